@@ -15,10 +15,11 @@ from gan_jax import config as config_lib
 def parse(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 epilog="overrides: key=value or --key=value, e.g. train.batch_size=32")
-    p.add_argument("--model", required=True, help="wavegan")
+    p.add_argument("--model", required=True, help="wavegan, specgan or gansynth")
     p.add_argument("--preset", default="auto",
                    help="a preset of configs/<model>.py; auto = small on CPU, reference on GPU/TPU")
-    p.add_argument("--data", help="folder of audio files (default: the embedded dataset)")
+    p.add_argument("--data", help="folder of audio files; gansynth: NSynth or a folder of "
+                   "pitched notes (default: the embedded dataset)")
     p.add_argument("--workdir", help="run directory (default: runs/<model>-<preset>)")
     p.add_argument("--steps", type=int, help="train until this many G steps")
     p.add_argument("--allow-config-change", action="store_true",
@@ -56,8 +57,7 @@ def main(argv=None) -> int:
             overrides.insert(0, ("data.path", args.data))
         if args.steps is not None:
             overrides.insert(0, ("train.steps", str(args.steps)))
-        for key, value in overrides:
-            cfg = config_lib.override(cfg, key, value)
+        cfg = config_lib.override_all(cfg, overrides)
         workdir = args.workdir or f"runs/{args.model}-{preset}"
         print(f"{args.model} (preset {preset}) -> {workdir}", file=sys.stderr)
         result = train.train(cfg, workdir, allow_config_change=args.allow_config_change,

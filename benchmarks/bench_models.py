@@ -46,6 +46,14 @@ def matmul_peak(n=2048, repeats=10):
     return 2 * n ** 3 / sec
 
 
+def machine(peak) -> dict:
+    """What the figures were measured on, for the JSON of every benchmark."""
+    return {"matmul_peak_gflops": round(peak / 1e9, 1),
+            "devices": [str(d) for d in jax.devices()], "backend": jax.default_backend(),
+            "jax": jax.__version__, "python": platform.python_version(),
+            "date": datetime.date.today().isoformat()}
+
+
 def dataset_stats(cfg):
     """The representation's dataset statistics, from a small embedded dataset."""
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, embedded_per_class=4))
@@ -53,13 +61,18 @@ def dataset_stats(cfg):
     return jax.tree.map(jnp.asarray, stats)
 
 
-def step_time(cfg, mesh, stats, n_critic, repeats):
+def step_time(cfg, mesh, stats, n_critic, repeats, stage=None):
+    """(seconds per step, XLA's FLOPs per step, the state after it) at `stage`."""
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, n_critic=n_critic))
-    step = T.compile_step(cfg, mesh)
+    step = T.compile_step(cfg, mesh, stage)
     state = [T.create_state(cfg, mesh)]
     b = cfg.train.batch_size
-    shape = (n_critic, b, cfg.model.slice_len, getattr(cfg.model, "channels", 1))
-    real = T.shard_batch(mesh, np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32), b)
+    rng = np.random.default_rng(0)
+    shape = (n_critic, b, cfg.model.slice_len, T.audio_channels(cfg))
+    audio = rng.uniform(-1, 1, shape).astype(np.float32)
+    classes = max(T.get_model(cfg.model_name).num_classes(cfg.model), 1)
+    labels = rng.integers(0, classes, (n_critic, b)).astype(np.int32)
+    real = T.shard_batch(mesh, (audio, labels), b)
     compiled = step.lower(state[0], real, stats).compile()   # run this very executable
     flops = compiled.cost_analysis()
     flops = (flops[0] if isinstance(flops, list) else flops).get("flops", float("nan"))
@@ -88,7 +101,7 @@ def main():
     t1, _, state = step_time(cfg, mesh, stats, 1, args.repeats)
     t5, f5, _ = step_time(cfg, mesh, stats, 5, args.repeats)
     d_step = (t5 - t1) / 4
-    gen = sampling.Generator(**T.generator_item(cfg, state), stats=stats, config=cfg)
+    gen = sampling.make_generator(cfg, T.generator_item(cfg, state), stats, step=0)
     key = jax.random.key(0)
     n = 64
     t_gen = timeit(lambda: sampling.sample(gen, key, n=n).block_until_ready(), args.repeats + 1)
@@ -99,12 +112,9 @@ def main():
         "iteration_s": round(t5, 3), "d_step_s": round(d_step, 3), "g_step_s": round(t1 - d_step, 3),
         "generate_ms_per_clip": round(1e3 * t_gen / n, 3),
         "iteration_gflop": round(f5 / 1e9, 1),
-        "matmul_peak_gflops": round(peak / 1e9, 1),
         "iteration_gflops_achieved": round(f5 / t5 / 1e9, 1),
         "mfu": round(f5 / t5 / peak, 3),
-        "devices": [str(d) for d in jax.devices()], "backend": jax.default_backend(),
-        "jax": jax.__version__, "python": platform.python_version(),
-        "date": datetime.date.today().isoformat(),
+        **machine(peak),
     }
     print(json.dumps(out, indent=2))
 

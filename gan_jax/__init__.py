@@ -3,6 +3,7 @@
     from gan_jax import load, sample
     params, config = load("runs/wavegan")
     audio = sample(params, jax.random.key(0), n=16)   # float32 [16, T] in [-1, 1]
+    notes = sample(gansynth_params, key, n=4, pitch=60)   # GANSynth: 4 timbres at middle C
 """
 
 from gan_jax.sampling import Generator, load, sample

@@ -23,13 +23,18 @@ class DataConfig:
     normalize: bool = True          # per-clip peak normalisation
     slicing: str = "first"          # "first": first slice, zero-padded; "random": random windows
     split: str = "all"              # "all" | "train" | "test" (FSDD's official split)
-    embedded_per_class: int = 100   # size of the embedded dataset (10 classes)
+    embedded_per_class: int = 100   # embedded data: clips per class (10 classes), or notes per pitch
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     loss: str = "wgan-gp"           # see gan_jax.losses.LOSSES
     gp_weight: float = 10.0         # WGAN-GP lambda
+    gp_target: float = 1.0          # WGAN-GP: the gradient norm aimed at
+    drift_weight: float = 0.0       # + weight * mean(D(real)^2) in L_D (PGGAN/GANSynth: 0.001)
+    d_ac_weight: float = 10.0       # conditional models: weight of the auxiliary classifier's
+    g_ac_weight: float = 10.0       #   cross-entropy on real data in L_D, on fakes in L_G
+    g_first: bool = False           # update G before D in each step (GANSynth's TF-GAN order)
     clip: float = 0.01              # weight clipping bound of loss="wgan"
     n_critic: int = 5               # D updates per G update
     batch_size: int = 64            # global batch; must divide by the number of devices
@@ -122,8 +127,32 @@ def parse_value(text: str, typ, key: str):
         raise ConfigError(f"{key}: expected {typ.__name__}, got {text!r}") from None
 
 
-def override(cfg: Config, key: str, text: str, _prefix: str = "") -> Config:
+def override(cfg: Config, key: str, text: str) -> Config:
     """Returns cfg with the dotted `key` (e.g. "train.lr", "model.dim") set from `text`."""
+    return override_all(cfg, [(key, text)])
+
+
+def override_all(cfg: Config, items) -> Config:
+    """Returns cfg with every (dotted key, text) of `items` set, validated once at the end,
+    so interdependent keys (e.g. model.num_resolutions and model.slice_len) can be given in
+    any order."""
+    d = to_dict(cfg)
+    for key, text in items:
+        node, parts = d, key.split(".")
+        value = parse_value(text, _field_type(cfg, key), key)
+        for part in parts[:-1]:
+            node = node[part]
+        node[parts[-1]] = value
+    try:
+        return from_dict(d)
+    except ConfigError:
+        raise
+    except ValueError as e:   # a model config's own validation (__post_init__)
+        raise ConfigError(str(e)) from None
+
+
+def _field_type(cfg, key: str, _prefix: str = ""):
+    """The type of the dotted config field `key`; ConfigError naming the valid keys if none."""
     head, _, rest = key.partition(".")
     full = _prefix + key
     names = {f.name for f in dataclasses.fields(cfg)}
@@ -134,16 +163,10 @@ def override(cfg: Config, key: str, text: str, _prefix: str = "") -> Config:
     if rest:
         if not dataclasses.is_dataclass(value):
             raise ConfigError(f"config key {_prefix + head!r} has no sub-keys (got {full!r})")
-        return dataclasses.replace(cfg, **{head: override(value, rest, text, f"{_prefix}{head}.")})
+        return _field_type(value, rest, f"{_prefix}{head}.")
     if dataclasses.is_dataclass(value):
         raise ConfigError(f"config key {full!r} is a section; set one of its keys, e.g. {full}.x=...")
-    typ = typing.get_type_hints(type(cfg))[head]
-    try:
-        return dataclasses.replace(cfg, **{head: parse_value(text, typ, full)})
-    except ConfigError:
-        raise
-    except ValueError as e:   # a model config's own validation (__post_init__)
-        raise ConfigError(str(e)) from None
+    return typing.get_type_hints(type(cfg))[head]
 
 
 def keys(cfg, prefix: str = "") -> list[str]:

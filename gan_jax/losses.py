@@ -58,13 +58,23 @@ def g_loss(kind: str, fake_B):
     check(kind)
 
 
-def gradient_penalty(d_fn, real, fake, alpha):
-    """WGAN-GP: mean((||dD(x_hat)/dx_hat||_2 - 1)^2) at x_hat = real + alpha (fake - real).
+def gradient_penalty(d_fn, real, fake, alpha, target: float = 1.0, scale=None):
+    """WGAN-GP: mean((||dD(x_hat)/dx_hat||_2 / target - 1)^2) at x_hat = real + alpha (fake - real).
 
     As in the reference, the gradient is that of the *sum* of D's logits (equal to the
     per-example gradient when D mixes no examples) and the norm runs over all non-batch axes.
+    `scale` (broadcast on the last axis) multiplies the gradient first: the chain rule for a
+    penalty taken w.r.t. an input that D sees as `scale * x + shift` (GANSynth's raw space).
     """
     x_hat = real + alpha * (fake - real)
     grad = jax.grad(lambda x: jnp.sum(d_fn(x)))(x_hat)
+    if scale is not None:
+        grad = grad * jnp.reshape(scale, (1,) * (grad.ndim - 1) + (-1,))
     slope_B = jnp.sqrt(jnp.sum(grad ** 2, axis=tuple(range(1, grad.ndim))))
-    return jnp.mean((slope_B - 1.0) ** 2)
+    return jnp.mean((slope_B / target - 1.0) ** 2)
+
+
+def classifier_loss(class_logits_BxK, labels_B):
+    """Mean softmax cross-entropy of an auxiliary classifier (AC-GAN, GANSynth's pitch head)."""
+    logp_BxK = jax.nn.log_softmax(class_logits_BxK, axis=-1)
+    return -jnp.mean(jnp.take_along_axis(logp_BxK, labels_B[:, None], axis=-1))

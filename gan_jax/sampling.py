@@ -2,8 +2,8 @@
 
 `load` reads only the generator part of the latest checkpoint (neither D nor the
 optimiser state nor the dataset is needed). The `Generator` it returns is a pytree of
-arrays that carries its config as static data, so `sample` needs no other argument
-and is jit-compiled once per (config, n).
+arrays that carries its config (and, for a progressive model, its stage) as static data,
+so `sample` needs no other argument and is jit-compiled once per (config, stage, n).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 import flax.struct
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gan_jax import config as config_lib
 
@@ -23,8 +24,20 @@ from gan_jax import config as config_lib
 class Generator:
     params: Any                    # G's parameters (the EMA ones when the run keeps an EMA)
     state: Any                     # G's other variables (batch-norm statistics), {} if none
-    stats: Any                     # dataset statistics of the representation, {} if none
+    stats: Any                     # dataset statistics (SpecGAN's moments, GANSynth's pitch counts)
     config: config_lib.Config = flax.struct.field(pytree_node=False)
+    alpha: Any = 1.0               # progressive models: fade-in weight of the newest block
+    stage: int | None = flax.struct.field(pytree_node=False, default=None)
+
+
+def make_generator(cfg: config_lib.Config, item: dict, stats, step: int) -> Generator:
+    """A Generator from a checkpoint's generator item, at the stage of G step `step`."""
+    from gan_jax import train
+
+    stage, alpha = train.progress_at(cfg, step)
+    return Generator(params=item["params"], state=item["state"],
+                     stats=jax.tree.map(jnp.asarray, stats), config=cfg,
+                     alpha=jnp.float32(alpha), stage=stage)
 
 
 def load(workdir, step: int | None = None) -> tuple[Generator, config_lib.Config]:
@@ -49,34 +62,139 @@ def load(workdir, step: int | None = None) -> tuple[Generator, config_lib.Config
                 cfg, jax.random.key(0)))))
         gen, meta = ckpts.restore_generator(step, abstract)
     cfg = config_lib.from_dict(meta["config"], source=f"{ckpt_dir}/{step}")
-    stats = jax.tree.map(jnp.asarray, train.stats_from_json(meta.get("stats")))
-    return Generator(params=gen["params"], state=gen["state"], stats=stats, config=cfg), cfg
+    stats = train.stats_from_json(meta.get("stats"))
+    return make_generator(cfg, gen, stats, step), cfg
 
 
 @functools.partial(jax.jit, static_argnames=("n",))
-def _sample(gen: Generator, key, n: int):
-    from gan_jax.models import get_model
+def _sample(gen: Generator, key, n: int, z=None, labels=None):
+    from gan_jax.models import make_nets
 
     cfg = gen.config
-    model = get_model(cfg.model_name)
-    z = model.sample_latent(cfg.model, key, n)
-    x = model.generator(cfg.model).apply({"params": gen.params, **gen.state}, z, train=False)
-    audio = jnp.clip(model.decode(cfg.model, x, gen.stats), -1.0, 1.0).astype(jnp.float32)
+    nets = make_nets(cfg.model_name, cfg.model, gen.stage)
+    z_drawn, labels_drawn = nets.inputs(key, n, gen.stats)
+    z = z_drawn if z is None else z
+    labels = labels_drawn if labels is None else labels
+    x, _ = nets.generate(gen.params, gen.state, z, labels, gen.alpha)
+    audio = jnp.clip(nets.model.decode(cfg.model, x, gen.stats), -1.0, 1.0).astype(jnp.float32)
     return (audio[..., 0] if audio.shape[-1] == 1 else audio), x
 
 
-def sample(params: Generator, key, n: int = 1, return_spectrogram: bool = False):
+def pitch_labels(cfg: config_lib.Config, pitch, n: int):
+    """MIDI pitch(es) -> class labels [n] of a pitch-conditioned model, checked against its range."""
+    low, high = getattr(cfg.model, "pitch_min", None), getattr(cfg.model, "pitch_max", None)
+    if low is None:
+        raise ValueError(f"{cfg.model_name} is not pitch-conditioned; pitch needs GANSynth")
+    pitch = np.asarray(pitch)
+    if pitch.ndim > 1 or (pitch.ndim == 1 and pitch.shape[0] != n):
+        raise ValueError(f"pitch must be one MIDI pitch or one per clip ({n}), got shape "
+                         f"{pitch.shape}")
+    if not np.issubdtype(pitch.dtype, np.integer):
+        raise ValueError(f"pitch must be integer MIDI numbers, got {pitch.dtype}")
+    bad = pitch[(pitch < low) | (pitch > high)]
+    if bad.size:
+        raise ValueError(f"pitch {int(bad.flat[0])} is outside the model's range {low}..{high}")
+    return jnp.broadcast_to(jnp.asarray(pitch - low, jnp.int32), (n,))
+
+
+def sample(params: Generator, key, n: int | None = None, *, pitch=None, latents=None,
+           return_spectrogram: bool = False):
     """n clips as float32 audio in [-1, 1]: [n, T] for mono models, [n, T, C] otherwise.
 
-    With `return_spectrogram=True` (spectrogram models: SpecGAN) returns `(audio, spec)`,
-    spec being G's normalised output [n, time, freq] in [-1, 1].
+    pitch: pitch-conditioned models (GANSynth): a MIDI pitch for every clip or one per clip;
+      by default pitches are drawn from the training set's pitch histogram.
+    latents: explicit latent vectors [n, latent_dim] (interpolations, a fixed timbre);
+      by default drawn from `key`. n defaults to their number, else to 1.
+    return_spectrogram: spectrogram models (SpecGAN, GANSynth) return `(audio, spec)`,
+      spec being G's normalised output [n, time, freq] in [-1, 1] (GANSynth: the
+      log-magnitude channel).
     """
     from gan_jax.models import get_model
 
+    cfg = params.config
+    if latents is not None:
+        latents = jnp.asarray(latents, jnp.float32)
+        want = jax.eval_shape(lambda k: get_model(cfg.model_name).sample_latent(cfg.model, k, 1),
+                              key).shape
+        if latents.ndim != len(want) or latents.shape[1:] != want[1:]:
+            raise ValueError(f"latents must have shape [n, {', '.join(map(str, want[1:]))}], "
+                             f"got {list(latents.shape)}")
+        if n is not None and n != latents.shape[0]:
+            raise ValueError(f"n={n} but {latents.shape[0]} latent vectors were given")
+        n = latents.shape[0]
+    n = 1 if n is None else n
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    if return_spectrogram and get_model(params.config.model_name).representation != "spectrogram":
-        raise ValueError(f"{params.config.model_name} generates waveforms; "
+    labels = None if pitch is None else pitch_labels(cfg, pitch, n)
+    if return_spectrogram and get_model(cfg.model_name).representation != "spectrogram":
+        raise ValueError(f"{cfg.model_name} generates waveforms; "
                          "return_spectrogram needs a spectrogram model")
-    audio, x = _sample(params, key, n=int(n))
+    audio, x = _sample(params, key, n=int(n), z=latents, labels=labels)
     return (audio, x[..., 0]) if return_spectrogram else audio
+
+
+def generate(params: Generator, key, latents, pitch=None, batch: int = 64,
+             progress: bool = False) -> np.ndarray:
+    """Audio for many latents (and pitches) in batches of `batch`, as a numpy array.
+
+    The last batch is padded to full size, so one compilation serves every batch.
+    `pitch`: None, one MIDI pitch, or one per latent.
+    """
+    from tqdm.auto import tqdm
+
+    latents = np.asarray(latents, np.float32)
+    m = latents.shape[0]
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
+    if pitch is not None:
+        pitch = np.broadcast_to(np.asarray(pitch), (m,))
+    batch = min(batch, m)
+    out = []
+    for start in tqdm(range(0, m, batch), disable=not progress, unit="batch", desc="generating"):
+        rows = np.arange(start, start + batch) % m   # the padding repeats early rows
+        audio = sample(params, jax.random.fold_in(key, start), latents=latents[rows],
+                       pitch=None if pitch is None else pitch[rows])
+        out.append(np.asarray(audio)[:min(batch, m - start)])
+    return np.concatenate(out)
+
+
+def random_latents(cfg: config_lib.Config, key, n: int) -> np.ndarray:
+    from gan_jax.models import get_model
+    return np.asarray(get_model(cfg.model_name).sample_latent(cfg.model, key, n))
+
+
+def interpolation_latents(cfg: config_lib.Config, key, steps: int) -> np.ndarray:
+    """`steps` latents along the great circle (slerp) between two random ones: a timbre
+    morph when rendered at one pitch (`gansynth.md` §5.3)."""
+    from gan_jax import midi
+
+    if steps < 2:
+        raise ValueError(f"an interpolation needs at least 2 steps, got {steps}")
+    z0, z1 = random_latents(cfg, key, 2)
+    return np.stack([midi.slerp(z0, z1, t) for t in np.linspace(0.0, 1.0, steps)])
+
+
+def render_midi(params: Generator, notes, key, *, secs_per_instrument: float = 6.0,
+                out_of_range: str = "skip", batch: int = 64, progress: bool = False) -> np.ndarray:
+    """A MIDI performance rendered note by note, as magenta's gansynth_generate.
+
+    Each note is one generated clip at its pitch; the timbre moves (slerp) between random
+    instruments placed every `secs_per_instrument` seconds; notes get the reference's
+    envelope (attack, sustain <= 3 s, 0.3 s release), velocity gain, and are mixed at their
+    onsets, peak 0.5 (`gan_jax.midi`). Notes outside the model's pitch range are dropped or
+    octave-transposed (`out_of_range`), with one warning. Returns float32 mono audio.
+    """
+    from gan_jax import midi
+
+    cfg = params.config
+    if not hasattr(cfg.model, "pitch_min"):
+        raise ValueError(f"{cfg.model_name} is not pitch-conditioned; MIDI rendering needs GANSynth")
+    notes = midi.fit_pitches(notes, cfg.model.pitch_min, cfg.model.pitch_max, out_of_range)
+    if not notes:
+        return np.zeros(0, np.float32)
+    k_inst, k_gen = jax.random.split(key)
+    times = midi.instrument_times(max(n.end for n in notes), secs_per_instrument)
+    z = midi.note_latents([n.start for n in notes], times,
+                          random_latents(cfg, k_inst, len(times)))
+    audio = generate(params, k_gen, z, [n.pitch for n in notes], batch, progress)
+    return midi.render(notes, audio, cfg.data.sample_rate)

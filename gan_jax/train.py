@@ -29,7 +29,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from gan_jax import config as config_lib
 from gan_jax import losses
-from gan_jax.models import ModelDef, get_model
+from gan_jax.models import get_model, make_nets
 
 log = logging.getLogger("gan_jax.train")
 
@@ -81,36 +81,16 @@ def validate(cfg: config_lib.Config) -> None:
         raise config_lib.ConfigError(f"train.ema must be in [0, 1), got {cfg.train.ema}")
     if cfg.data.slicing not in ("first", "random"):
         raise config_lib.ConfigError(f"data.slicing must be first or random, got {cfg.data.slicing!r}")
-
-
-class Nets(NamedTuple):
-    """The model's G and D as pure functions of (params, other variables, inputs)."""
-    model: ModelDef
-    cfg: Any               # the model's own config
-    G: Any
-    D: Any
-
-    def generate(self, g_params, g_state, z, train: bool):
-        variables = {"params": g_params, **g_state}
-        if train and g_state:
-            x, new_state = self.G.apply(variables, z, train=True, mutable=list(g_state))
-            return x, dict(new_state)
-        return self.G.apply(variables, z, train=train), g_state
-
-    def discriminate(self, d_params, d_state, x, key):
-        rngs = {name: jax.random.fold_in(key, i) for i, name in enumerate(self.model.d_rngs)}
-        variables = {"params": d_params, **d_state}
-        if d_state:   # D's batch norm uses batch statistics only; its running averages are unused
-            return self.D.apply(variables, x, rngs=rngs, mutable=list(d_state))[0]
-        return self.D.apply(variables, x, rngs=rngs)
-
-    def latent(self, key, n: int):
-        return self.model.sample_latent(self.cfg, key, n)
-
-
-def make_nets(cfg: config_lib.Config) -> Nets:
-    model = get_model(cfg.model_name)
-    return Nets(model, cfg.model, model.generator(cfg.model), model.discriminator(cfg.model))
+    for key in ("drift_weight", "d_ac_weight", "g_ac_weight"):
+        if getattr(cfg.train, key) < 0:
+            raise config_lib.ConfigError(f"train.{key} must be >= 0, got {getattr(cfg.train, key)}")
+    if cfg.train.gp_target <= 0:
+        raise config_lib.ConfigError(f"train.gp_target must be > 0, got {cfg.train.gp_target}")
+    model_rate = getattr(cfg.model, "sample_rate", cfg.data.sample_rate)
+    if model_rate != cfg.data.sample_rate:
+        raise config_lib.ConfigError(
+            f"data.sample_rate={cfg.data.sample_rate} differs from model.sample_rate={model_rate}, "
+            "which the model's spectrogram is built for; set both")
 
 
 def _split_vars(variables):
@@ -119,13 +99,17 @@ def _split_vars(variables):
 
 
 def init_state(cfg: config_lib.Config, key) -> GANState:
-    """A fresh GANState from `key` (pure: jit it with out_shardings to build it on devices)."""
-    nets = make_nets(cfg)
+    """A fresh GANState from `key` (pure: jit it with out_shardings to build it on devices).
+
+    Progressive models build every block at init, so the state has the same tree at every
+    stage (`gansynth.py`).
+    """
+    nets = make_nets(cfg.model_name, cfg.model)
     tx = make_optimizer(cfg.train)
     k_g, k_d, k_z, k_rng, k_run = jax.random.split(key, 5)
-    z = nets.latent(k_z, 1)
-    g_params, g_state = _split_vars(nets.G.init(k_g, z, train=False))
-    x = nets.generate(g_params, g_state, z, train=False)[0]
+    z, labels = nets.inputs(k_z, 1, {})
+    g_params, g_state = _split_vars(nets.G.init(k_g, *nets.g_inputs(z, labels), train=False))
+    x = nets.generate(g_params, g_state, z, labels)[0]
     rngs = {"params": k_d, **{name: k_rng for name in nets.model.d_rngs}}
     d_params, d_state = _split_vars(nets.D.init(rngs, x))
     return GANState(
@@ -134,67 +118,121 @@ def init_state(cfg: config_lib.Config, key) -> GANState:
         ema=g_params if cfg.train.ema > 0 else (), key=k_run)
 
 
-def make_train_step(cfg: config_lib.Config):
-    """The pure step: (state, real_NxBx..., stats) -> (state, metrics), N = n_critic."""
-    nets = make_nets(cfg)
-    tc = cfg.train
-    tx = make_optimizer(tc)
-    encode = functools.partial(nets.model.encode, cfg.model)
+def reset_optimizers(cfg: config_lib.Config, state: GANState) -> GANState:
+    """Fresh optimiser states (GANSynth resets Adam at every stage, `gansynth.md` §2.7)."""
+    tx = make_optimizer(cfg.train)
+    return state._replace(g_opt=tx.init(state.g_params), d_opt=tx.init(state.d_params))
 
-    def critic_update(g_params, d_state, stats, carry, real_audio):
+
+def progress_at(cfg: config_lib.Config, step: int) -> tuple[int | None, float]:
+    """(stage, alpha) after `step` G steps of step x batch images; (None, 1.0) for models
+    that do not grow. Derived from the step alone, so a resumed run continues exactly."""
+    return get_model(cfg.model_name).schedule(cfg.model, step * cfg.train.batch_size)
+
+
+def make_train_step(cfg: config_lib.Config, stage: int | None = None):
+    """The pure step: (state, (audio_NxBx..., labels_NxB), stats) -> (state, metrics).
+
+    N = n_critic real batches, one per D update. `stage` is the static stage of a
+    progressive model; its fade-in alpha follows from the images seen, state.step x batch.
+    """
+    nets = make_nets(cfg.model_name, cfg.model, stage)
+    model, mcfg, tc = nets.model, cfg.model, cfg.train
+    tx = make_optimizer(tc)
+    conditional = nets.num_classes > 0
+    gp_scale = model.gp_scale(mcfg)
+
+    def alpha_of(step):
+        if stage is None:
+            return jnp.ones((), jnp.float32)
+        return jnp.asarray(model.stage_alpha(mcfg, stage, step * tc.batch_size), jnp.float32)
+
+    def critic_update(g_params, d_state, stats, alpha, carry, batch):
         d_params, d_opt, g_state, key = carry
-        key, k_z, k_alpha, k_real, k_fake, k_gp = jax.random.split(key, 6)
+        real_audio, real_labels = batch
+        key, k_in, k_mix, k_real, k_fake, k_gp = jax.random.split(key, 6)
         b = real_audio.shape[0]
-        real = encode(real_audio, stats)
-        fake, g_state = nets.generate(g_params, g_state, nets.latent(k_z, b), train=True)
+        real = model.blend_real(mcfg, model.encode(mcfg, real_audio, stats), stage, alpha)
+        z, fake_labels = nets.inputs(k_in, b, stats)
+        fake, g_state = nets.generate(g_params, g_state, z, fake_labels, alpha, train=True)
 
         def loss_fn(dp):
-            d = lambda x, k: nets.discriminate(dp, d_state, x, k)
-            logits_real, logits_fake = d(real, k_real), d(fake, k_fake)
+            d = lambda x, k: nets.discriminate(dp, d_state, x, k, alpha)
+            (logits_real, cls_real), (logits_fake, _) = d(real, k_real), d(fake, k_fake)
             loss = losses.d_loss(tc.loss, logits_real, logits_fake)
-            gp = jnp.zeros(())
+            gp = ac = jnp.zeros(())
             if tc.loss == "wgan-gp":
-                alpha = jax.random.uniform(k_alpha, (b,) + (1,) * (real.ndim - 1))
-                gp = losses.gradient_penalty(lambda x: d(x, k_gp), real, fake, alpha)
+                mix = jax.random.uniform(k_mix, (b,) + (1,) * (real.ndim - 1))
+                gp = losses.gradient_penalty(lambda x: d(x, k_gp)[0], real, fake, mix,
+                                             tc.gp_target, gp_scale)
                 loss = loss + tc.gp_weight * gp
-            return loss, (jnp.mean(logits_real), jnp.mean(logits_fake), gp)
+            if tc.drift_weight:
+                loss = loss + tc.drift_weight * jnp.mean(logits_real ** 2)
+            if conditional:   # the auxiliary classifier learns from real labels only (§2.8)
+                ac = losses.classifier_loss(cls_real, real_labels)
+                loss = loss + tc.d_ac_weight * ac
+            return loss, (jnp.mean(logits_real), jnp.mean(logits_fake), gp, ac)
 
-        (loss, (d_real, d_fake, gp)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d_params)
+        (loss, (d_real, d_fake, gp, ac)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            d_params)
         updates, d_opt = tx.update(grads, d_opt, d_params)
         d_params = optax.apply_updates(d_params, updates)
         if tc.loss == "wgan":
             d_params = jax.tree.map(lambda p: jnp.clip(p, -tc.clip, tc.clip), d_params)
         metrics = dict(d_loss=loss, gp=gp, d_real=d_real, d_fake=d_fake,
                        d_grad_norm=optax.tree.norm(grads))
+        if conditional:
+            metrics["d_ac"] = ac
         return (d_params, d_opt, g_state, key), metrics
 
-    def train_step(state: GANState, real_NxB, stats):
-        key = jax.random.fold_in(state.key, state.step)
-        (d_params, d_opt, g_state, key), dm = jax.lax.scan(
-            functools.partial(critic_update, state.g_params, state.d_state, stats),
-            (state.d_params, state.d_opt, state.g_state, key), real_NxB)
+    def critic_updates(state: GANState, batch, key, stats, alpha):
+        (d_params, d_opt, g_state, _), dm = jax.lax.scan(
+            functools.partial(critic_update, state.g_params, state.d_state, stats, alpha),
+            (state.d_params, state.d_opt, state.g_state, key), batch)
+        metrics = {k: v[-1] for k, v in dm.items()}   # the last critic update of the step
+        return state._replace(d_params=d_params, d_opt=d_opt, g_state=g_state), metrics
 
-        k_z, k_d = jax.random.split(key)
-        z = nets.latent(k_z, real_NxB.shape[1])
+    def generator_update(state: GANState, b: int, key, stats, alpha):
+        k_in, k_d = jax.random.split(key)
+        z, labels = nets.inputs(k_in, b, stats)
 
         def g_loss_fn(gp):
-            fake, new_g_state = nets.generate(gp, g_state, z, train=True)
-            logits = nets.discriminate(d_params, state.d_state, fake, k_d)
-            return losses.g_loss(tc.loss, logits), new_g_state
+            fake, new_g_state = nets.generate(gp, state.g_state, z, labels, alpha, train=True)
+            logits, cls = nets.discriminate(state.d_params, state.d_state, fake, k_d, alpha)
+            loss = losses.g_loss(tc.loss, logits)
+            ac = losses.classifier_loss(cls, labels) if conditional else jnp.zeros(())
+            return loss + tc.g_ac_weight * ac, (new_g_state, ac)
 
-        (g_loss, g_state), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params)
+        (g_loss, (g_state, ac)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
+            state.g_params)
         updates, g_opt = tx.update(g_grads, state.g_opt, state.g_params)
         g_params = optax.apply_updates(state.g_params, updates)
+        metrics = dict(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads))
+        if conditional:
+            metrics["g_ac"] = ac
+        return state._replace(g_params=g_params, g_state=g_state, g_opt=g_opt), metrics
+
+    def train_step(state: GANState, batch, stats):
+        key = jax.random.fold_in(state.key, state.step)
+        k_d, k_g = jax.random.split(key)
+        alpha = alpha_of(state.step)
+        b = batch[0].shape[1]
+        if tc.g_first:   # TF-GAN's sequential hooks: one G step, then the D step(s)
+            state, gm = generator_update(state, b, k_g, stats, alpha)
+            state, dm = critic_updates(state, batch, k_d, stats, alpha)
+        else:
+            state, dm = critic_updates(state, batch, k_d, stats, alpha)
+            state, gm = generator_update(state, b, k_g, stats, alpha)
         ema = state.ema
         if tc.ema > 0:
-            ema = jax.tree.map(lambda e, p: tc.ema * e + (1.0 - tc.ema) * p, ema, g_params)
-        new_state = GANState(state.step + 1, g_params, g_state, d_params, state.d_state,
-                             g_opt, d_opt, ema, state.key)
-        metrics = {k: v[-1] for k, v in dm.items()}   # the last critic update of the step
-        metrics.update(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads),
-                       wasserstein=metrics["d_real"] - metrics["d_fake"],
-                       g_param_norm=optax.tree.norm(g_params), d_param_norm=optax.tree.norm(d_params))
-        return new_state, metrics
+            ema = jax.tree.map(lambda e, p: tc.ema * e + (1.0 - tc.ema) * p, ema, state.g_params)
+        state = state._replace(step=state.step + 1, ema=ema)
+        metrics = {**dm, **gm, "wasserstein": dm["d_real"] - dm["d_fake"],
+                   "g_param_norm": optax.tree.norm(state.g_params),
+                   "d_param_norm": optax.tree.norm(state.d_params)}
+        if stage is not None:
+            metrics.update(stage=jnp.float32(stage), alpha=alpha)
+        return state, metrics
 
     return train_step
 
@@ -217,12 +255,13 @@ def check_batch(batch_size: int, mesh) -> None:
             f"use a multiple of {n} (e.g. {max(n, batch_size // n * n)})")
 
 
-def compile_step(cfg: config_lib.Config, mesh):
-    """The train step jitted for `mesh`: state replicated and donated, batch sharded."""
+def compile_step(cfg: config_lib.Config, mesh, stage: int | None = None):
+    """The train step jitted for `mesh` (and `stage`): state replicated and donated, batch
+    (audio and labels) sharded on its batch axis."""
     check_batch(cfg.train.batch_size, mesh)
     repl = NamedSharding(mesh, P())
     batch = NamedSharding(mesh, P(None, "data"))
-    return jax.jit(make_train_step(cfg), in_shardings=(repl, batch, repl),
+    return jax.jit(make_train_step(cfg, stage), in_shardings=(repl, batch, repl),
                    out_shardings=(repl, repl), donate_argnums=0)
 
 
@@ -237,11 +276,18 @@ def abstract_state(cfg: config_lib.Config, mesh):
     return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=repl), shapes)
 
 
-def shard_batch(mesh, local_batch: np.ndarray, global_batch: int):
-    """Process-local rows [N, B_local, ...] -> a global array [N, B, ...] sharded on B."""
+def shard_batch(mesh, local_batch, global_batch: int):
+    """Process-local rows [N, B_local, ...] -> global arrays [N, B, ...] sharded on B.
+
+    `local_batch` is an array or a pytree of them, e.g. (audio, labels).
+    """
     sharding = NamedSharding(mesh, P(None, "data"))
-    shape = (local_batch.shape[0], global_batch) + local_batch.shape[2:]
-    return jax.make_array_from_process_local_data(sharding, local_batch, shape)
+
+    def one(local):
+        shape = (local.shape[0], global_batch) + local.shape[2:]
+        return jax.make_array_from_process_local_data(sharding, local, shape)
+
+    return jax.tree.map(one, local_batch)
 
 
 def generator_item(cfg: config_lib.Config, state: GANState) -> dict:
@@ -351,11 +397,26 @@ class TrainResult:
     metrics: dict                   # the last step's metrics (floats)
 
 
+def audio_channels(cfg: config_lib.Config) -> int:
+    """Channels of the training audio (GANSynth's notes are mono; its `channels` are the
+    spectrogram's)."""
+    if get_model(cfg.model_name).dataset == "notes":
+        return 1
+    return getattr(cfg.model, "channels", 1)
+
+
 def load_data(cfg: config_lib.Config):
+    if get_model(cfg.model_name).dataset == "notes":
+        from gan_jax import notes
+        m = cfg.model
+        return notes.load_notes(
+            cfg.data.path or None, sample_rate=cfg.data.sample_rate, slice_len=m.slice_len,
+            pitch_min=m.pitch_min, pitch_max=m.pitch_max, normalize=cfg.data.normalize,
+            n_per_pitch=cfg.data.embedded_per_class, seed=cfg.seed)
     from gan_jax import data
     return data.load_dataset(
         cfg.data.path or None, sample_rate=cfg.data.sample_rate,
-        slice_len=cfg.model.slice_len, num_channels=getattr(cfg.model, "channels", 1),
+        slice_len=cfg.model.slice_len, num_channels=audio_channels(cfg),
         normalize=cfg.data.normalize, slicing=cfg.data.slicing, split=cfg.data.split,
         seed=cfg.seed, n_per_class=cfg.data.embedded_per_class)
 
@@ -410,8 +471,9 @@ def _loop(cfg, workdir, mesh, dataset, ckpts, state, start, stats, progress, lea
     from gan_jax import sampling, writers
 
     stats_meta = stats_to_json(stats)
-    stats = jax.device_put(jax.tree.map(jnp.asarray, stats), NamedSharding(mesh, P()))
-    step_fn = compile_step(cfg, mesh)
+    repl = NamedSharding(mesh, P())
+    stats = jax.device_put(jax.tree.map(jnp.asarray, stats), repl)
+    reset = jax.jit(functools.partial(reset_optimizers, cfg), out_shardings=repl, donate_argnums=0)
     writer = writers.Writer(workdir / "tb", enabled=lead)
     sample_key = jax.random.key(cfg.seed + 1)   # fixed z: the same clips every time, to compare
     tc = cfg.train
@@ -420,13 +482,16 @@ def _loop(cfg, workdir, mesh, dataset, ckpts, state, start, stats, progress, lea
         shard=(jax.process_index(), jax.process_count())))
 
     def save(step, state):
-        ckpts.save(step, state, generator_item(cfg, state),
-                   {"step": step, "config": config_lib.to_dict(cfg), "stats": stats_meta})
+        meta = {"step": step, "config": config_lib.to_dict(cfg), "stats": stats_meta}
+        stage, alpha = progress_at(cfg, step)
+        if stage is not None:   # for people and tools; resuming derives both from the step
+            meta.update(stage=stage, alpha=alpha, images_seen=step * tc.batch_size)
+        ckpts.save(step, state, generator_item(cfg, state), meta)
 
     spectrogram = get_model(cfg.model_name).representation == "spectrogram"
 
     def write_samples(step, state):
-        gen = sampling.Generator(**generator_item(cfg, state), stats=stats, config=cfg)
+        gen = sampling.make_generator(cfg, generator_item(cfg, state), stats, step)
         out = sampling.sample(gen, sample_key, n=tc.num_samples, return_spectrogram=spectrogram)
         audio, spec_NxTxF = out if spectrogram else (out, None)
         writer.audio(step, "samples", audio, cfg.data.sample_rate)
@@ -435,6 +500,7 @@ def _loop(cfg, workdir, mesh, dataset, ckpts, state, start, stats, progress, lea
 
     # ---------------------------------------------------------------- loop
     step = saved = start
+    stage, step_fn = None, None
     last, pending = {}, None        # metrics are read one step late, never blocking dispatch
     clock = [time.perf_counter(), start]
     bar = tqdm(total=tc.steps, initial=start, disable=not (progress and lead), unit="step",
@@ -442,8 +508,16 @@ def _loop(cfg, workdir, mesh, dataset, ckpts, state, start, stats, progress, lea
     with _Stop() as stop:
         try:
             while step < tc.steps and stop.signal is None:
-                real_audio, _labels = next(batches)
-                state, metrics = step_fn(state, shard_batch(mesh, real_audio, tc.batch_size), stats)
+                if step_fn is None or progress_at(cfg, step)[0] != stage:
+                    # A progressive model's new stage: one compilation per stage, not per step.
+                    stage = progress_at(cfg, step)[0]
+                    step_fn = compile_step(cfg, mesh, stage)
+                    if stage is not None:
+                        log.info("step %d: stage %d", step, stage)
+                if step > 0 and progress_at(cfg, step - 1)[0] != stage:
+                    state = reset(state)   # the first step of a stage (also when resuming there)
+                batch = shard_batch(mesh, next(batches), tc.batch_size)
+                state, metrics = step_fn(state, batch, stats)
                 step += 1
                 if pending is not None:
                     last = _report(writer, bar, *pending, tc, clock)

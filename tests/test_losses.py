@@ -42,6 +42,27 @@ def test_gradient_penalty_of_a_linear_critic():
     assert float(gp) == pytest.approx((np.sqrt(91.0) - 1.0) ** 2, rel=1e-6)
 
 
+def test_gradient_penalty_target_and_input_scale():
+    """GANSynth's raw-space GP: D sees a x + b per channel, so its gradient w.r.t. x is
+    a times the gradient w.r.t. D's input; target divides the norm."""
+    w = jnp.arange(1.0, 7.0).reshape(3, 2)
+    d_fn = lambda x: jnp.sum(x * w[None], axis=(1, 2))
+    real, fake = jnp.zeros((4, 3, 2)), jnp.ones((4, 3, 2))
+    alpha = jnp.full((4, 1, 1), 0.5)
+    a = jnp.array([0.5, 2.0])
+    norm = np.sqrt(np.sum((np.arange(1.0, 7.0).reshape(3, 2) * np.array([0.5, 2.0])) ** 2))
+    gp = losses.gradient_penalty(d_fn, real, fake, alpha, target=2.0, scale=a)
+    assert float(gp) == pytest.approx((norm / 2.0 - 1.0) ** 2, rel=1e-6)
+
+
+def test_classifier_loss():
+    logits = jnp.array([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
+    logp = np.log(np.exp([2.0, 0.0, -1.0]) / np.exp([2.0, 0.0, -1.0]).sum())
+    expected = -(logp[0] + np.log(1 / 3)) / 2
+    assert float(losses.classifier_loss(logits, jnp.array([0, 2]))) == pytest.approx(expected,
+                                                                                      rel=1e-6)
+
+
 def test_gradient_penalty_is_per_example_norm():
     """D(x) = ||x||^2 / 2 per example: gradient x_hat, so the slope is ||x_hat|| per example."""
     d_fn = lambda x: 0.5 * jnp.sum(x ** 2, axis=(1, 2))

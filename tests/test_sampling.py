@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from gan_jax import load, sample
+from gan_jax import load, midi, sample, sampling
 from gan_jax import train as T
 
 
@@ -59,3 +59,112 @@ def test_sample_api(runs):
 def test_load_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="config.json"):
         load(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# GANSynth: progressive resume, pitch conditioning, interpolation, MIDI
+
+
+@pytest.fixture(scope="module")
+def gansynth_runs(tmp_path_factory):
+    """Tiny GANSynth (stages of 2 steps) trained 5 steps straight, and in three runs stopped
+    mid-stage (step 3, alpha 0.5) and at a stage's first step (4, whose optimiser reset
+    happens after the resume)."""
+    one = jax.devices()[:1]
+    cfg = lambda steps: tiny_config("gansynth", **{"train.steps": steps, "train.ckpt_every": 1,
+                                                   "data.embedded_per_class": 1})
+    straight, split = tmp_path_factory.mktemp("gs_straight"), tmp_path_factory.mktemp("gs_split")
+    T.train(cfg(5), straight, progress=False, devices=one)
+    for steps in (3, 4, 5):
+        T.train(cfg(steps), split, progress=False, devices=jax.devices() if steps == 3 else one)
+    return cfg(5), straight, split
+
+
+def test_gansynth_resume_across_stages_is_exact(gansynth_runs):
+    cfg, straight, split = gansynth_runs
+    a, _ = load(straight)
+    b, _ = load(split)
+    assert (a.stage, float(a.alpha)) == (b.stage, float(b.alpha)) == T.progress_at(cfg, 5) == (2, 1.0)
+    for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+        np.testing.assert_allclose(x, y, atol=1e-5, rtol=1e-5)
+    mid, _ = load(straight, step=3)
+    assert (mid.stage, float(mid.alpha)) == (1, 0.5)
+
+
+def test_gansynth_checkpoint_meta_records_stage(gansynth_runs):
+    import json
+    _, straight, _ = gansynth_runs
+    meta = json.loads((straight / "checkpoints" / "3" / "meta" / "metadata").read_text())
+    assert (meta["stage"], meta["alpha"], meta["images_seen"]) == (1, 0.5, 24)
+    assert len(meta["stats"]["pitch_counts"]) == 4 and sum(meta["stats"]["pitch_counts"]) == 4
+
+
+def test_gansynth_sample_with_pitch_and_latents(gansynth_runs):
+    _, straight, _ = gansynth_runs
+    params, cfg = load(straight)
+    key = jax.random.key(0)
+    z = sampling.random_latents(cfg, key, 3)
+    a60 = np.asarray(sample(params, key, pitch=60, latents=z))
+    assert a60.shape == (3, 320) and a60.dtype == np.float32
+    np.testing.assert_array_equal(a60, sample(params, jax.random.key(5), pitch=60, latents=z))
+    assert not np.allclose(a60, sample(params, key, pitch=63, latents=z))      # pitch is used
+    mixed = np.asarray(sample(params, key, pitch=[60, 63, 60], latents=z))
+    np.testing.assert_allclose(mixed[[0, 2]], a60[[0, 2]], atol=1e-6)
+    drawn = sample(params, key, n=4)                                  # pitches from the histogram
+    assert drawn.shape == (4, 320)
+    with pytest.raises(ValueError, match="pitch 70 is outside the model's range 60..63"):
+        sample(params, key, n=2, pitch=70)
+    with pytest.raises(ValueError, match="one per clip"):
+        sample(params, key, n=2, pitch=[60, 61, 62])
+    with pytest.raises(ValueError, match=r"latents must have shape \[n, 256\]"):
+        sample(params, key, latents=np.zeros((2, 8)))
+    with pytest.raises(ValueError, match="n=2 but 3 latent vectors"):
+        sample(params, key, n=2, latents=z)
+    # generate() batches with a padded last batch: the same clips as one call.
+    np.testing.assert_allclose(sampling.generate(params, key, z, [60, 63, 60], batch=2),
+                               mixed, atol=1e-6)
+
+
+def test_pitch_needs_a_conditional_model(runs):
+    _, straight, _ = runs
+    params, _ = load(straight)
+    with pytest.raises(ValueError, match="wavegan is not pitch-conditioned"):
+        sample(params, jax.random.key(0), n=1, pitch=60)
+
+
+def test_interpolation_latents():
+    cfg = tiny_config("gansynth")
+    z = sampling.interpolation_latents(cfg, jax.random.key(3), 5)
+    z0, z1 = sampling.random_latents(cfg, jax.random.key(3), 2)
+    np.testing.assert_allclose(z[0], z0, atol=1e-5)
+    np.testing.assert_allclose(z[-1], z1, atol=1e-5)
+    # slerp keeps Gaussian latents at their typical norm (a straight line would sag to ~0.7x
+    # in the middle) and turns steadily from z0 towards z1.
+    norms = np.linalg.norm(z, axis=1)
+    assert norms.min() > 0.95 * min(norms[0], norms[-1]), norms
+    cos = [float(v @ z0 / np.linalg.norm(v) / np.linalg.norm(z0)) for v in z]
+    angles = np.diff(np.arccos(np.clip(cos, -1, 1)))
+    np.testing.assert_allclose(angles, angles.mean(), rtol=0.02)
+    with pytest.raises(ValueError, match="at least 2 steps"):
+        sampling.interpolation_latents(cfg, jax.random.key(3), 1)
+
+
+def test_render_midi_file(gansynth_runs, tmp_path):
+    _, straight, _ = gansynth_runs
+    params, cfg = load(straight)
+    notes = [midi.Note(0.5, 1.0, 60, 127), midi.Note(0.25, 0.5, 63, 64),
+             midi.Note(1.0, 1.5, 61, 100), midi.Note(0.75, 1.0, 75, 127)]   # 75: out of range
+    path = midi.write_midi(tmp_path / "song.mid", notes)
+    with pytest.warns(UserWarning, match="1 of 4 notes outside pitch range 60-63 were dropped"):
+        audio = sampling.render_midi(params, midi.parse_midi(path), jax.random.key(0))
+    sr = cfg.data.sample_rate
+    # Each note is a 320-sample generated clip under its envelope, mixed at its onset.
+    assert audio.shape == (round(1.0 * sr) + 320,) and audio.dtype == np.float32
+    assert np.abs(audio).max() == pytest.approx(0.5, abs=1e-6)
+    assert not audio[:round(0.25 * sr)].any()                  # silence before the first onset
+    sounding = lambda t: audio[round(t * sr):round(t * sr) + 320]
+    assert all(np.abs(sounding(t)).max() > 0 for t in (0.25, 0.5, 1.0))
+    assert not audio[round(0.75 * sr):round(1.0 * sr)].any()   # the dropped note is silent
+    # Octave transposition (tested in test_midi.py) needs 12 pitches; this model has 4.
+    with pytest.raises(ValueError, match="at least 12 pitches, got 60-63"):
+        sampling.render_midi(params, notes, jax.random.key(0), out_of_range="transpose")

@@ -12,12 +12,16 @@ from gan_jax import train as T
 
 
 def _batches(cfg, n_steps, seed=0):
+    """(audio [n_critic, B, T, 1], labels [n_critic, B]) per step: sines, random classes."""
     rng = np.random.default_rng(seed)
     t = np.arange(cfg.model.slice_len) / 16000.0
+    classes = max(T.get_model(cfg.model_name).num_classes(cfg.model), 1)
+    shape = (cfg.train.n_critic, cfg.train.batch_size)
     out = []
     for _ in range(n_steps):
-        f = rng.uniform(200, 800, (cfg.train.n_critic, cfg.train.batch_size, 1, 1))
-        out.append((0.8 * np.sin(2 * np.pi * f * t[:, None])).astype(np.float32))
+        f = rng.uniform(200, 800, shape + (1, 1))
+        labels = rng.integers(0, classes, shape).astype(np.int32)
+        out.append(((0.8 * np.sin(2 * np.pi * f * t[:, None])).astype(np.float32), labels))
     return out
 
 
@@ -27,18 +31,23 @@ def _stats(cfg):
 
 
 def _run(cfg, devices, n_steps=3):
+    """n_steps of the train loop's schedule: a progressive model changes stage (recompiling
+    and resetting the optimisers) where the loop would."""
     mesh = T.make_mesh(devices)
-    step = T.compile_step(cfg, mesh)
     state = T.create_state(cfg, mesh)
     stats = _stats(cfg)
-    metrics = []
-    for real in _batches(cfg, n_steps):
+    metrics, steps = [], {}
+    for i, real in enumerate(_batches(cfg, n_steps)):
+        stage = T.progress_at(cfg, i)[0]
+        if i > 0 and stage != T.progress_at(cfg, i - 1)[0]:
+            state = T.reset_optimizers(cfg, state)
+        step = steps.setdefault(stage, T.compile_step(cfg, mesh, stage))
         state, m = step(state, T.shard_batch(mesh, real, cfg.train.batch_size), stats)
         metrics.append({k: float(v) for k, v in m.items()})
     return jax.device_get(state), metrics
 
 
-@pytest.mark.parametrize("model", ["wavegan", "specgan"])
+@pytest.mark.parametrize("model", ["wavegan", "specgan", "gansynth"])
 def test_eight_devices_equal_one_device(model):
     assert jax.device_count() == 8
     # RMSProp with TF's mean square starting at 1 moves parameters in proportion to their
@@ -103,3 +112,31 @@ def test_bad_train_settings_are_refused():
         T.validate(tiny_config(**{"train.loss": "wasserstein"}))
     with pytest.raises(config_lib.ConfigError, match="train.ema"):
         T.validate(tiny_config(**{"train.ema": "1.0"}))
+
+
+def test_gansynth_d_loss_has_the_reference_terms():
+    """L_D = mean D(fake) - mean D(real) + 10 GP + 0.001 mean D(real)^2 + 10 CE(cls(real), c)
+    (gansynth.md §2.8), checked on the first step, where D is still at its init: D's terms
+    on real data are recomputed here from the networks."""
+    from gan_jax.losses import classifier_loss
+    from gan_jax.models import gansynth as gs
+
+    cfg = tiny_config("gansynth")
+    assert cfg.train.g_first and cfg.train.drift_weight == 0.001 and cfg.train.d_ac_weight == 10
+    mesh = T.make_mesh(jax.devices()[:1])
+    state = T.create_state(cfg, mesh)
+    d_params = jax.device_get(state.d_params)
+    audio, labels = _batches(cfg, 1)[0]
+    stats = _stats(cfg)
+    _, m = T.compile_step(cfg, mesh, 0)(state, T.shard_batch(mesh, (audio, labels), 8), stats)
+
+    real = gs.blend_images(cfg.model, gs.encode(cfg.model, audio[0]), 0)
+    logits, cls = gs.Discriminator(cfg.model, 0).apply({"params": d_params}, real)
+    assert float(m["d_real"]) == pytest.approx(float(jnp.mean(logits)), rel=1e-5)
+    ac = float(classifier_loss(cls, labels[0]))
+    assert float(m["d_ac"]) == pytest.approx(ac, rel=1e-5)
+    expected = (float(m["d_fake"]) - float(m["d_real"]) + 10 * float(m["gp"])
+                + 0.001 * float(jnp.mean(logits ** 2)) + 10 * ac)
+    assert float(m["d_loss"]) == pytest.approx(expected, rel=1e-5)
+    assert float(m["stage"]) == 0 and float(m["alpha"]) == 1.0
+    assert np.isfinite(float(m["g_ac"])) and float(m["gp"]) > 0

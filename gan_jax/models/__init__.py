@@ -1,17 +1,22 @@
 """Model registry: each model contributes a config class, a G/D pair and a latent sampler.
 
-The generic train step and the sampling API only talk to a `ModelDef`; adding a model
-means adding a module under `gan_jax/models/` and a line to `MODELS`. Models that do
-not work on raw audio also give `encode` (audio -> D's input, inside the jitted step),
-`decode` (G's output -> audio, inside `sample`) and `compute_stats` (dataset moments,
-computed once per run and checkpointed with it).
+The generic train step and the sampling API only talk to a `ModelDef` (through `Nets`);
+adding a model means adding a module under `gan_jax/models/` and a line to `MODELS`.
+Models that do not work on raw audio also give `encode` (audio -> D's input, inside the
+jitted step), `decode` (G's output -> audio, inside `sample`) and `compute_stats` (dataset
+statistics, computed once per run and checkpointed with it). Conditional models give
+`num_classes` and `sample_labels`; progressive ones a `schedule`, `stage_alpha` and
+`blend_real`, and their G/D take a static `stage` and a traced `alpha`.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple
 
-from gan_jax.models import specgan, wavegan
+import jax
+import jax.numpy as jnp
+
+from gan_jax.models import gansynth, specgan, wavegan
 
 
 def _identity(model_cfg, x, stats):
@@ -22,17 +27,46 @@ def _no_stats(model_cfg, dataset) -> dict:
     return {}
 
 
+def _no_classes(model_cfg) -> int:
+    return 0
+
+
+def _no_labels(model_cfg, key, n, stats):
+    return jnp.zeros((n,), jnp.int32)
+
+
+def _not_progressive(model_cfg, images_seen):
+    return None, 1.0
+
+
+def _no_blend(model_cfg, x, stage, alpha):
+    return x
+
+
+def _no_gp_scale(model_cfg):
+    return None
+
+
 class ModelDef(NamedTuple):
     name: str
     config_cls: type
-    generator: Callable[[Any], Any]        # model config -> Linen G: (z, train) -> x
-    discriminator: Callable[[Any], Any]    # model config -> Linen D: x -> logits [B]
+    generator: Callable[..., Any]          # (model config[, stage]) -> Linen G
+    discriminator: Callable[..., Any]      # (model config[, stage]) -> Linen D
     sample_latent: Callable[[Any, Any, int], Any]   # (model config, key, n) -> z
     d_rngs: tuple[str, ...] = ()           # rng streams D draws from (phase shuffle)
     encode: Callable = _identity           # (model config, audio [B, T, C], stats) -> D input
     decode: Callable = _identity           # (model config, G output, stats) -> audio [B, T, C]
     compute_stats: Callable = _no_stats    # (model config, AudioDataset) -> dict of arrays
     representation: str = "waveform"       # what G outputs: "waveform" | "spectrogram"
+    dataset: str = "audio"                 # "audio" (data.load_dataset) | "notes" (notes.load_notes)
+    # Conditioning: G takes a one-hot label after z; D returns (logits, class logits).
+    num_classes: Callable = _no_classes    # (model config) -> classes; 0 = unconditional
+    sample_labels: Callable = _no_labels   # (model config, key, n, stats) -> fake labels [n]
+    # Progressive growing: G(..., alpha) and D(x, alpha) built for a static stage.
+    schedule: Callable = _not_progressive  # (model config, images seen) -> (stage | None, alpha)
+    stage_alpha: Callable | None = None    # (model config, stage, images seen, traced) -> alpha
+    blend_real: Callable = _no_blend       # (model config, x, stage, alpha) -> x as G emits it
+    gp_scale: Callable = _no_gp_scale      # (model config) -> per-channel d(D input)/d(GP input)
 
 
 MODELS = {
@@ -43,6 +77,15 @@ MODELS = {
                         wavegan.Discriminator, specgan.sample_latent, encode=specgan.encode,
                         decode=specgan.decode, compute_stats=specgan.compute_stats,
                         representation="spectrogram"),
+    "gansynth": ModelDef("gansynth", gansynth.GANSynthConfig, gansynth.Generator,
+                         gansynth.Discriminator, gansynth.sample_latent, encode=gansynth.encode,
+                         decode=gansynth.decode, compute_stats=gansynth.compute_stats,
+                         representation="spectrogram", dataset="notes",
+                         num_classes=lambda cfg: cfg.num_pitches,
+                         sample_labels=gansynth.sample_labels,
+                         schedule=lambda cfg, images: gansynth.stage_and_alpha(images, cfg),
+                         stage_alpha=gansynth.stage_alpha,
+                         blend_real=gansynth.blend_images, gp_scale=gansynth.gp_scale),
 }
 
 
@@ -50,3 +93,60 @@ def get_model(name: str) -> ModelDef:
     if name not in MODELS:
         raise KeyError(f"unknown model {name!r}; available: {', '.join(sorted(MODELS))}")
     return MODELS[name]
+
+
+class Nets(NamedTuple):
+    """A model's G and D at one stage, as pure functions of (params, other variables, inputs).
+
+    Hides the differences between models: labels are passed to G one-hot only when the
+    model is conditional, alpha only when it is progressive, and D's output is always
+    (logits [B], class logits [B, K] or None).
+    """
+    model: ModelDef
+    cfg: Any               # the model's own config
+    G: Any
+    D: Any
+    stage: int | None      # static stage of a progressive model, else None
+
+    @property
+    def num_classes(self) -> int:
+        return self.model.num_classes(self.cfg)
+
+    def _alpha(self, alpha) -> dict:
+        return {} if self.stage is None else {"alpha": alpha}
+
+    def g_inputs(self, z, labels) -> tuple:
+        """G's positional inputs: z, then the one-hot label for conditional models."""
+        return (z, jax.nn.one_hot(labels, self.num_classes)) if self.num_classes else (z,)
+
+    def generate(self, g_params, g_state, z, labels, alpha=1.0, train: bool = False):
+        """(G's output, G's updated non-parameter variables)."""
+        args, kw = self.g_inputs(z, labels), self._alpha(alpha)
+        variables = {"params": g_params, **g_state}
+        if train and g_state:
+            x, new_state = self.G.apply(variables, *args, train=True, mutable=list(g_state), **kw)
+            return x, dict(new_state)
+        return self.G.apply(variables, *args, train=train, **kw), g_state
+
+    def discriminate(self, d_params, d_state, x, key, alpha=1.0):
+        kw = self._alpha(alpha)
+        rngs = {name: jax.random.fold_in(key, i) for i, name in enumerate(self.model.d_rngs)}
+        variables = {"params": d_params, **d_state}
+        if d_state:   # D's batch norm uses batch statistics only; its running averages are unused
+            out = self.D.apply(variables, x, rngs=rngs, mutable=list(d_state), **kw)[0]
+        else:
+            out = self.D.apply(variables, x, rngs=rngs, **kw)
+        return out if isinstance(out, tuple) else (out, None)
+
+    def inputs(self, key, n: int, stats):
+        """Latents z [n, ...] and fake labels [n] (zeros for unconditional models)."""
+        k_z, k_l = jax.random.split(key)
+        return (self.model.sample_latent(self.cfg, k_z, n),
+                self.model.sample_labels(self.cfg, k_l, n, stats))
+
+
+def make_nets(model_name: str, model_cfg, stage: int | None = None) -> Nets:
+    model = get_model(model_name)
+    kw = {} if stage is None else {"stage": stage}
+    return Nets(model, model_cfg, model.generator(model_cfg, **kw),
+                model.discriminator(model_cfg, **kw), stage)

@@ -108,7 +108,7 @@ def _conv_valid_raw(x, w):
 
 
 @jax.custom_vjp
-def _conv_valid(x, w):
+def conv_valid(x, w):
     """Stride-1 VALID conv, x [B, *L, I], w [*T, I, O], with a hand-written VJP.
 
     Why: JAX's own transpose rules make the *double* backward (the WGAN-GP penalty's
@@ -129,7 +129,7 @@ def _conv_valid_bwd(res, g):
     nd = x.ndim - 2
     taps = w.shape[:nd]
     g_full = jnp.pad(g, [(0, 0)] + [(t - 1, t - 1) for t in taps] + [(0, 0)])
-    dx = _conv_valid(g_full, jnp.swapaxes(jnp.flip(w, axis=tuple(range(nd))), -1, -2))
+    dx = conv_valid(g_full, jnp.swapaxes(jnp.flip(w, axis=tuple(range(nd))), -1, -2))
     out = g.shape[1:-1]
     dw = jnp.stack([
         jnp.einsum("b...i,b...o->io", x[(slice(None),) + tuple(
@@ -138,13 +138,13 @@ def _conv_valid_bwd(res, g):
     return dx, dw.reshape(w.shape)
 
 
-_conv_valid.defvjp(_conv_valid_fwd, _conv_valid_bwd)
+conv_valid.defvjp(_conv_valid_fwd, _conv_valid_bwd)
 
 
-def _conv_same(x, w):
+def conv_same(x, w):
     """Stride-1 TF 'SAME' conv (left padding (k-1)//2) on the fast VJP path."""
     pads = [((k - 1) // 2, k - 1 - (k - 1) // 2) for k in w.shape[:-2]]
-    return _conv_valid(jnp.pad(x, [(0, 0)] + pads + [(0, 0)]), w)
+    return conv_valid(jnp.pad(x, [(0, 0)] + pads + [(0, 0)]), w)
 
 
 def space_to_depth(x, strides: Sequence[int]):
@@ -180,7 +180,7 @@ def conv_down(x, w, strides: Sequence[int]):
     nd = len(strides)
     v = v.reshape(v.shape[:nd] + (-1, w.shape[-1]))            # [*T, s*I, O]
     x = jnp.pad(space_to_depth(x, strides), [(0, 0)] + pads + [(0, 0)])
-    return _conv_valid(x, v)
+    return conv_valid(x, v)
 
 
 def _conv_up(x, w_kio, kind: str, strides: Sequence[int]):
@@ -189,7 +189,7 @@ def _conv_up(x, w_kio, kind: str, strides: Sequence[int]):
     i, o = w_kio.shape[-2:]
     perm = list(range(nd)) + [2 * nd] + list(range(nd, 2 * nd)) + [2 * nd + 1]
     v = v.transpose(perm).reshape(v.shape[:nd] + (i, -1))       # [*T, I, s*O]
-    y = _conv_valid(jnp.pad(x, [(0, 0)] + pads + [(0, 0)]), v)
+    y = conv_valid(jnp.pad(x, [(0, 0)] + pads + [(0, 0)]), v)
     return depth_to_space(y, strides)
 
 
@@ -245,7 +245,7 @@ class Conv(nn.Module):
         elif any(s > 1 for s in strides):
             y = conv_down(x, w, strides)
         else:
-            y = _conv_same(x, w)
+            y = conv_same(x, w)
         if self.use_bias:
             y = y + _bias(self, y)
         return y
@@ -276,7 +276,7 @@ class UpConv(nn.Module):
             w = self.param("kernel", init, (*k, cin, self.features))
             shape = (x.shape[0], *(d * f for d, f in zip(x.shape[1:-1], s)), cin)
             up = jax.image.resize(x, shape, self.mode)
-            y = _xla_conv(up, w, (1,) * len(s)) if self.impl == "xla" else _conv_same(up, w)
+            y = _xla_conv(up, w, (1,) * len(s)) if self.impl == "xla" else conv_same(up, w)
         else:
             raise ValueError(f"upsample mode {self.mode!r} is not one of zeros, nn, linear, cubic")
         return y + _bias(self, y)
