@@ -508,9 +508,10 @@ def _loop(cfg, workdir, mesh, dataset, ckpts, state, start, stats, progress, lea
     with _Stop() as stop:
         try:
             while step < tc.steps and stop.signal is None:
-                if step_fn is None or progress_at(cfg, step)[0] != stage:
+                now = progress_at(cfg, step)[0]
+                if step_fn is None or now != stage:
                     # A progressive model's new stage: one compilation per stage, not per step.
-                    stage = progress_at(cfg, step)[0]
+                    stage = now
                     step_fn = compile_step(cfg, mesh, stage)
                     if stage is not None:
                         log.info("step %d: stage %d", step, stage)

@@ -41,7 +41,9 @@ def _run(cfg, devices, n_steps=3):
         stage = T.progress_at(cfg, i)[0]
         if i > 0 and stage != T.progress_at(cfg, i - 1)[0]:
             state = T.reset_optimizers(cfg, state)
-        step = steps.setdefault(stage, T.compile_step(cfg, mesh, stage))
+        if stage not in steps:   # one compilation per stage, as in the loop
+            steps[stage] = T.compile_step(cfg, mesh, stage)
+        step = steps[stage]
         state, m = step(state, T.shard_batch(mesh, real, cfg.train.batch_size), stats)
         metrics.append({k: float(v) for k, v in m.items()})
     return jax.device_get(state), metrics
