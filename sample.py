@@ -49,7 +49,20 @@ def main(argv=None) -> int:
     g.add_argument("--out-of-range", choices=("skip", "transpose"), default="skip",
                    help="--midi: drop notes outside the model's pitch range or move them by octaves")
     args = p.parse_args(argv)
+    from gan_jax.signals import StopRequest
 
+    with StopRequest() as stop:   # Ctrl-C: a clean stop; every file written is complete
+        try:
+            return run(args, stop)
+        except BaseException:
+            if stop.signal is None:
+                raise
+            print("interrupted", file=sys.stderr)
+            return 130
+
+
+def run(args, stop) -> int:
+    import os
     import warnings
 
     import jax
@@ -58,52 +71,56 @@ def main(argv=None) -> int:
 
     warnings.formatwarning = lambda message, *_, **__: f"warning: {message}\n"
 
-    from gan_jax import load, midi, sampling
+    from gan_jax import files, load, midi, sampling
 
     key = jax.random.key(args.seed)
-    try:
-        if args.n < 1 or args.batch < 1:
-            raise ValueError("--n and --batch must be >= 1")
-        if args.midi and (args.pitch or args.interpolate):
-            raise ValueError("--midi takes its pitches from the file; drop --pitch/--interpolate")
-        pitches = parse_pitches(args.pitch) if args.pitch else None
-        if args.midi:
-            notes = midi.parse_midi(args.midi)
-            out = Path(args.out or Path(args.workdir) / f"{Path(args.midi).stem}.wav")
-            names = [out]
-        else:
-            out = Path(args.out or Path(args.workdir) / "samples")
-            count = args.interpolate or args.n
-            stem = "interp" if args.interpolate else "sample"
-            names = [out / (f"{stem}_{i:04d}" + (f"_p{q}" if pitches else "") + ".wav")
-                     for i in range(count) for q in (pitches or [None])]
-        clash = [f for f in names if f.exists()]
-        if clash and not args.force:
-            raise FileExistsError(f"{clash[0]} exists ({len(clash)} files would be overwritten); "
-                                  "pass --force or choose another --out")
-        params, cfg = load(args.workdir, step=args.step)
-        if args.midi:
-            clips = [sampling.render_midi(params, notes, key, out_of_range=args.out_of_range,
-                                          secs_per_instrument=args.secs_per_instrument,
-                                          batch=args.batch, progress=True)]
-            if not clips[0].size:
-                raise ValueError(f"{args.midi}: no notes to render")
-        else:
-            k_z, k_gen = jax.random.split(key)
-            if args.interpolate:
-                z = sampling.interpolation_latents(cfg, k_z, args.interpolate)
+    with stop.interruptible():   # imports are done: a stop request may interrupt now
+        try:
+            if args.n < 1 or args.batch < 1:
+                raise ValueError("--n and --batch must be >= 1")
+            if args.midi and (args.pitch or args.interpolate):
+                raise ValueError("--midi takes its pitches from the file; drop --pitch/--interpolate")
+            pitches = parse_pitches(args.pitch) if args.pitch else None
+            workdir = files.user_path(args.workdir)
+            if args.midi:
+                notes = midi.parse_midi(args.midi)
+                out = files.user_path(args.out) if args.out else workdir / f"{Path(args.midi).stem}.wav"
+                names = [out]
             else:
-                z = sampling.random_latents(cfg, k_z, args.n)
-            if pitches:   # latent i at every pitch, in the order of `names`
-                z, pitches = np.repeat(z, len(pitches), axis=0), np.tile(pitches, len(z))
-            clips = sampling.generate(params, k_gen, z, pitches, args.batch,
-                                      progress=len(z) > args.batch)
-    except (ValueError, OSError) as e:   # MidiError and bad pitches are ValueErrors
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    for name, clip in zip(names, clips, strict=True):
-        name.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(name, clip, cfg.data.sample_rate, subtype="PCM_16")
+                out = files.user_path(args.out) if args.out else workdir / "samples"
+                count = args.interpolate or args.n
+                stem = "interp" if args.interpolate else "sample"
+                names = [out / (f"{stem}_{i:04d}" + (f"_p{q}" if pitches else "") + ".wav")
+                         for i in range(count) for q in (pitches or [None])]
+            clash = [f for f in names if f.exists()]
+            if clash and not args.force:
+                raise FileExistsError(f"{clash[0]} exists ({len(clash)} files would be overwritten); "
+                                      "pass --force or choose another --out")
+            params, cfg = load(workdir, step=args.step)
+            files.writable_dir(names[0].parent, "output folder")   # before the work, not after
+            if args.midi:
+                clips = [sampling.render_midi(params, notes, key, out_of_range=args.out_of_range,
+                                              secs_per_instrument=args.secs_per_instrument,
+                                              batch=args.batch, progress=True)]
+                if not clips[0].size:
+                    raise ValueError(f"{args.midi}: no notes to render")
+            else:
+                k_z, k_gen = jax.random.split(key)
+                if args.interpolate:
+                    z = sampling.interpolation_latents(cfg, k_z, args.interpolate)
+                else:
+                    z = sampling.random_latents(cfg, k_z, args.n)
+                if pitches:   # latent i at every pitch, in the order of `names`
+                    z, pitches = np.repeat(z, len(pitches), axis=0), np.tile(pitches, len(z))
+                clips = sampling.generate(params, k_gen, z, pitches, args.batch,
+                                          progress=len(z) > args.batch)
+            for name, clip in zip(names, clips, strict=True):
+                tmp = name.with_name(f".{name.name}.tmp")   # renamed when complete: no half files
+                sf.write(tmp, clip, cfg.data.sample_rate, subtype="PCM_16", format="WAV")
+                os.replace(tmp, name)
+        except (ValueError, OSError) as e:   # MidiError and bad pitches are ValueErrors
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     where = names[0] if args.midi else out
     print(f"wrote {len(names)} file(s) at {cfg.data.sample_rate} Hz to {where}", file=sys.stderr)
     return 0

@@ -8,9 +8,6 @@ import argparse
 import logging
 import sys
 
-import configs
-from gan_jax import config as config_lib
-
 
 def parse(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
@@ -44,14 +41,32 @@ def parse(argv):
 
 def main(argv=None) -> int:
     args, overrides = parse(sys.argv[1:] if argv is None else argv)
+    from gan_jax.signals import StopRequest
+
+    # From here, Ctrl-C/SIGTERM stop cleanly: during start-up and data loading at once, once
+    # training after the current step with a checkpoint; a repeated delivery is one request.
+    with StopRequest() as stop:
+        try:
+            return run(args, overrides, stop)
+        except BaseException:
+            if stop.signal is None:
+                raise
+            # KeyboardInterrupt, or what an import or a library made of it
+            print("interrupted before training started: nothing to save", file=sys.stderr)
+            return 130
+
+
+def run(args, overrides, stop) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("gan_jax").setLevel(logging.INFO)
-    if args.distributed:
-        import jax
-        jax.distributed.initialize()
+    import configs
+    from gan_jax import config as config_lib
     from gan_jax import train
 
     try:
+        if args.distributed:
+            import jax
+            jax.distributed.initialize()
         preset, cfg = configs.get_config(args.model, args.preset)
         if args.data is not None:
             overrides.insert(0, ("data.path", args.data))
@@ -61,8 +76,8 @@ def main(argv=None) -> int:
         workdir = args.workdir or f"runs/{args.model}-{preset}"
         print(f"{args.model} (preset {preset}) -> {workdir}", file=sys.stderr)
         result = train.train(cfg, workdir, allow_config_change=args.allow_config_change,
-                             progress=not args.no_progress)
-    except (ValueError, FileNotFoundError, train.TrainError) as e:   # ConfigError, DataError too
+                             progress=not args.no_progress, stop=stop)
+    except (OSError, ValueError, train.TrainError) as e:   # ConfigError, DataError too
         print(f"error: {e}", file=sys.stderr)
         return 2
     if result.interrupted:

@@ -15,7 +15,8 @@ import json
 
 import jax
 
-from bench_models import dataset_stats, machine, matmul_peak, step_time, timeit
+from bench_models import dataset_stats, step_time
+from peak import machine, matmul_peak, timeit
 import configs
 from gan_jax import sampling
 from gan_jax import train as T

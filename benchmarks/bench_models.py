@@ -1,6 +1,7 @@
 """Train-step and generation speed of a model at its reference size; prints one JSON object.
 
-    uv run python benchmarks/bench_models.py --model wavegan [--impl phase|xla] [--batch 64]
+    uv run python benchmarks/bench_models.py --model wavegan [--preset reference|small]
+        [--impl phase|xla] [--batch N]
 
 Times, in one process: the generic train step with n_critic=5 (one iteration: 5 D + 1 G
 updates) and with n_critic=1, from which the D step ((t5 - t1) / 4) and the G step
@@ -11,12 +12,8 @@ FLOP utilisation (MFU). Medians of --repeats runs after one compile-and-warm-up 
 
 import argparse
 import dataclasses
-import datetime
 import json
-import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -25,33 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import configs  # noqa: E402
+from peak import machine, matmul_peak, timeit  # noqa: E402
 from gan_jax import sampling  # noqa: E402
 from gan_jax import train as T  # noqa: E402
-
-
-def timeit(fn, repeats):
-    fn()   # compile and warm up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
-def matmul_peak(n=2048, repeats=10):
-    a = jnp.ones((n, n), jnp.float32)
-    f = jax.jit(lambda a: a @ a)
-    sec = timeit(lambda: f(a).block_until_ready(), repeats)
-    return 2 * n ** 3 / sec
-
-
-def machine(peak) -> dict:
-    """What the figures were measured on, for the JSON of every benchmark."""
-    return {"matmul_peak_gflops": round(peak / 1e9, 1),
-            "devices": [str(d) for d in jax.devices()], "backend": jax.default_backend(),
-            "jax": jax.__version__, "python": platform.python_version(),
-            "date": datetime.date.today().isoformat()}
 
 
 def dataset_stats(cfg):
@@ -87,14 +60,16 @@ def step_time(cfg, mesh, stats, n_critic, repeats, stage=None):
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--model", default="wavegan")
+    p.add_argument("--preset", default="reference", help="a preset of configs/<model>.py")
     p.add_argument("--impl", default="phase", help="model.conv_impl: phase or xla")
-    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--batch", type=int, help="default: the preset's")
     p.add_argument("--repeats", type=int, default=2)
     args = p.parse_args()
 
-    _, cfg = configs.get_config(args.model, "reference")
+    _, cfg = configs.get_config(args.model, args.preset)
+    batch = args.batch or cfg.train.batch_size
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, conv_impl=args.impl),
-                              train=dataclasses.replace(cfg.train, batch_size=args.batch))
+                              train=dataclasses.replace(cfg.train, batch_size=batch))
     mesh = T.make_mesh()
     peak = matmul_peak()
     stats = dataset_stats(cfg)
@@ -107,7 +82,7 @@ def main():
     t_gen = timeit(lambda: sampling.sample(gen, key, n=n).block_until_ready(), args.repeats + 1)
     out = {
         "benchmark": "train_step_and_generation",
-        "model": args.model, "conv_impl": args.impl, "batch": args.batch,
+        "model": args.model, "preset": args.preset, "conv_impl": args.impl, "batch": batch,
         "slice_len": cfg.model.slice_len, "dim": cfg.model.dim,
         "iteration_s": round(t5, 3), "d_step_s": round(d_step, 3), "g_step_s": round(t1 - d_step, 3),
         "generate_ms_per_clip": round(1e3 * t_gen / n, 3),

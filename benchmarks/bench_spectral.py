@@ -40,20 +40,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gan_jax import spectral as sp  # noqa: E402
+from peak import matmul_peak, median_time  # noqa: E402
 
 # librosa 0.11 takes random_state=, 1.0 takes rng= (random_state deprecated).
 GL_SEED_KW = "rng" if "rng" in inspect.signature(librosa.griffinlim).parameters else "random_state"
 SLICE_LEN = 16384
-
-
-def median_time(fn, repeats: int) -> float:
-    """Median wall time in seconds of fn() (which must block until its result is ready)."""
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def time_jax(fn, *args, repeats: int) -> tuple[float, float]:
@@ -74,14 +65,6 @@ def interleaved(fns: dict, repeats: int) -> dict:
             fn()
             times[k].append(time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in times.items()}
-
-
-def matmul_flops(n: int = 2048, repeats: int = 10) -> float:
-    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
-    b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
-    f = jax.jit(lambda x, y: jnp.matmul(x, y, precision=jax.lax.Precision.HIGHEST))
-    _, t = time_jax(f, a, b, repeats=repeats)
-    return 2.0 * n**3 / t
 
 
 def make_batch(batch: int, length: int) -> np.ndarray:
@@ -181,7 +164,7 @@ def main() -> None:
     args = parser.parse_args()
 
     x = make_batch(args.batch, SLICE_LEN)
-    flops = matmul_flops()
+    flops = matmul_peak()
     stfts = [
         bench_stft(np.asarray(sp.pad_end(x, 256, 128)), "specgan_256_128_pad_end", args.repeats,
                    n_fft=256, hop=128, center=False),

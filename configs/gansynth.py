@@ -6,8 +6,10 @@ reference -- the released "IF-Mel + H" configuration (`gansynth.md` §0, §2): 4
   24-84) with an auxiliary classifier, WGAN-GP 10 + drift 0.001 + AC 10, Adam 8e-4
   (0, 0.99) reset at every stage, G then D, batch 8, EMA 0.999 of G for sampling.
     python train.py --model gansynth --preset reference --data /path/to/nsynth-train
-  1.375M steps; the paper trained ~4 days on a V100. On a 2-core CPU a step takes 0.26 s
-  at stage 0 and 48 s by stage 6 (benchmarks/RESULTS.md): use a GPU/TPU.
+  1.375M steps; the paper trained ~4 days on a V100. On a 2-core CPU whose f32 matmul
+  reaches 198-210 GFLOP/s a step takes 0.26 s at stage 0 and 48 s by stage 6
+  (benchmarks/RESULTS.md; `uv run python benchmarks/peak.py` prints your peak): use a
+  GPU/TPU.
 
 small -- the reference at 2-core-CPU size: block widths min(512 / 2^b, 32) instead of
   min(4096 / 2^b, 256) (399k + 109k parameters instead of 7.3M + 6.8M) and 4000
@@ -15,7 +17,8 @@ small -- the reference at 2-core-CPU size: block widths min(512 / 2^b, 32) inste
   pitch unless --data is given.
     python train.py --model gansynth --preset small
   Expect 0.1 s per step in the first stages rising to 5.8 s at full resolution on a
-  2-core CPU, about 4 h 15 min for the whole schedule (benchmarks/RESULTS.md).
+  2-core CPU whose matmul reaches 198-210 GFLOP/s, about 4 h 15 min for the whole
+  schedule (benchmarks/RESULTS.md); scale by the ratio of peaks on yours.
   TensorBoard shows train/stage and train/alpha rising through the schedule and the
   samples growing from blocky (2x16) to full resolution:
     tensorboard --logdir runs/gansynth-small/tb

@@ -5,16 +5,18 @@ reference -- the paper's settings (`wavegan-specgan.md` §6-§7): 16384 samples 
   (lambda 10), Adam 1e-4 (0.5, 0.9), 5 D updates per G update, batch 64, 16
   Griffin-Lim iterations for audio.
     python train.py --model specgan --preset reference --data /path/to/sc09/train
-  Expect about 81 s per G step (5 D + 1 G) on a 2-core CPU (benchmarks/RESULTS.md):
+  Expect about 81 s per G step (5 D + 1 G) on a 2-core CPU whose f32 matmul reaches 193
+  GFLOP/s (benchmarks/RESULTS.md; `uv run python benchmarks/peak.py` prints yours):
   use a GPU/TPU for the paper's ~200k steps. The paper reports IS 6.0 on SC09 (better
   than WaveGAN's 4.7) with rougher audio quality.
 
 small -- the reference at 2-core-CPU size: dim 16, batch 16, the rest as reference,
   on the embedded dataset unless --data is given.
     python train.py --model specgan --preset small
-  Expect ~1.5 s per step (5 D + 1 G) on 2 cores after ~20 s of start-up and
-  compilation (benchmarks/RESULTS.md). Follow train/wasserstein and the samples
-  in TensorBoard: tensorboard --logdir runs/specgan-small/tb
+  Expect 1.5-1.9 s per step (5 D + 1 G) on 2-core machines whose f32 matmul reaches
+  193-245 GFLOP/s and 4.7 s where it reaches 65 (benchmarks/RESULTS.md), after ~20 s of
+  start-up and compilation: the 20,000 steps take 8-26 h. Follow train/wasserstein and
+  the samples in TensorBoard: tensorboard --logdir runs/specgan-small/tb
 """
 
 import configs

@@ -49,6 +49,7 @@ class TrainConfig:
     ckpt_every: int = 1000
     keep: int = 3                   # checkpoints kept
     num_samples: int = 4            # clips written to TensorBoard
+    debug_nan_at_step: int = 0      # tests: G step k sees a NaN batch, so the run diverges; 0 = off
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

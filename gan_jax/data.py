@@ -43,6 +43,8 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from gan_jax import files
+
 logger = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
@@ -839,7 +841,7 @@ def load_dataset(
             seed=seed,
         )
     return load_folder(
-        path,
+        files.user_path(path),
         sample_rate=sample_rate,
         slice_len=slice_len,
         num_channels=num_channels,

@@ -50,6 +50,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gan_jax import files
+
 __all__ = [
     "MidiError",
     "Note",
@@ -336,7 +338,7 @@ def parse_midi_bytes(data: bytes, *, include_drums: bool = False, name: str = "<
 def parse_midi(path, *, include_drums: bool = False) -> list[Note]:
     """The notes of the MIDI file at `path`; see `parse_midi_bytes`."""
     try:
-        data = Path(path).read_bytes()
+        data = files.user_path(path).read_bytes()
     except OSError as err:
         raise MidiError(f"{path}: cannot read MIDI file ({err.strerror or err})") from None
     return parse_midi_bytes(data, include_drums=include_drums, name=str(path))

@@ -38,6 +38,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from gan_jax import files
 from gan_jax.data import (
     AudioDataset,
     DataError,
@@ -240,7 +241,7 @@ class _SkipEntry(Exception):
 
 
 def _nsynth_paths(path) -> tuple[str, str]:
-    root = os.fspath(path)
+    root = os.fspath(files.user_path(path))
     if os.path.basename(root) == "examples.json":
         root = os.path.dirname(root) or "."
     json_path = os.path.join(root, "examples.json")
@@ -774,7 +775,7 @@ def load_notes(path: str | os.PathLike | None, **kwargs) -> AudioDataset:
         raise TypeError(f"load_notes() got unexpected keyword argument(s) {unknown}; known: {sorted(_ALL_KWARGS)}")
     if path is None or os.fspath(path) == "":
         return embedded_notes(**_only(kwargs, _EMBEDDED_KWARGS))
-    root = os.fspath(path)
+    root = os.fspath(files.user_path(path))
     if os.path.basename(root) == "examples.json" or os.path.isfile(os.path.join(root, "examples.json")):
         return load_nsynth(root, **_only(kwargs, _NSYNTH_KWARGS))
     return load_note_folder(root, **_only(kwargs, _NOTE_FOLDER_KWARGS))

@@ -9,7 +9,6 @@ so `sample` needs no other argument and is jit-compiled once per (config, stage,
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 from typing import Any
 
 import flax.struct
@@ -41,26 +40,39 @@ def make_generator(cfg: config_lib.Config, item: dict, stats, step: int) -> Gene
 
 
 def load(workdir, step: int | None = None) -> tuple[Generator, config_lib.Config]:
-    """The generator of the run in `workdir` at `step` (default: the latest checkpoint)."""
-    from gan_jax import checkpoint, train
+    """The generator of the run in `workdir` at `step` (default: the latest checkpoint).
 
-    workdir = Path(workdir)
+    Raises FileNotFoundError (no run, no such checkpoint) or ValueError (a checkpoint that
+    cannot be read), each naming the path.
+    """
+    from gan_jax import checkpoint, files, train
+
+    workdir = files.user_path(workdir)
     path = workdir / "config.json"
-    if not path.exists():
+    if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file -- is {workdir} a gan_jax run directory?")
     cfg = config_lib.load_json(path)
     ckpt_dir = workdir / "checkpoints"
-    with checkpoint.Checkpoints(ckpt_dir) as ckpts:
-        step = ckpts.latest_step() if step is None else step
-        if step is None:
+    if not ckpt_dir.is_dir():
+        raise FileNotFoundError(f"{ckpt_dir}: no checkpoint yet -- train first")
+    with checkpoint.Checkpoints(ckpt_dir, read_only=True) as ckpts:
+        steps = ckpts.all_steps()
+        if not steps:
             raise FileNotFoundError(f"{ckpt_dir}: no checkpoint yet -- train first")
+        step = max(steps) if step is None else step
+        if step not in steps:
+            raise FileNotFoundError(f"{ckpt_dir}/{step}: no such checkpoint; there are steps "
+                                    f"{', '.join(map(str, sorted(steps)))}")
         # Restore onto this process's first device, whatever mesh or hosts the run trained on.
         device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
         abstract = jax.tree.map(
             lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device),
             jax.eval_shape(lambda: train.generator_item(cfg, train.init_state(
                 cfg, jax.random.key(0)))))
-        gen, meta = ckpts.restore_generator(step, abstract)
+        try:
+            gen, meta = ckpts.restore_generator(step, abstract)
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{ckpt_dir}/{step}: cannot be read ({e})") from e
     cfg = config_lib.from_dict(meta["config"], source=f"{ckpt_dir}/{step}")
     stats = train.stats_from_json(meta.get("stats"))
     return make_generator(cfg, gen, stats, step), cfg

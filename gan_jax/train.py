@@ -10,12 +10,12 @@ update; `GANState.step` counts G updates, as the reference's global_step does.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
 import math
 import queue
-import signal
 import threading
 import time
 from pathlib import Path
@@ -28,14 +28,15 @@ import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from gan_jax import config as config_lib
-from gan_jax import losses
+from gan_jax import files, losses
+from gan_jax.signals import StopRequest
 from gan_jax.models import get_model, make_nets
 
 log = logging.getLogger("gan_jax.train")
 
 # Keys that may change when a run is resumed: they schedule the run, they do not define it.
 RESUMABLE_KEYS = ("train.steps", "train.log_every", "train.sample_every", "train.ckpt_every",
-                  "train.keep", "train.num_samples")
+                  "train.keep", "train.num_samples", "train.debug_nan_at_step")
 
 
 class GANState(NamedTuple):
@@ -367,29 +368,6 @@ def _prefetch(iterator, size: int = 2):
         stop.set()
 
 
-class _Stop:
-    """Turns SIGINT/SIGTERM into a flag the loop checks between steps."""
-
-    def __init__(self):
-        self.signal = None
-        self._old = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        self.signal = signum
-        # A second Ctrl-C interrupts at once; orbax's atomic commit keeps checkpoints whole.
-        signal.signal(signum, self._old.get(signum, signal.SIG_DFL))
-
-    def __exit__(self, *exc):
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
-
-
 @dataclasses.dataclass
 class TrainResult:
     step: int                       # G steps done when the loop stopped
@@ -422,53 +400,74 @@ def load_data(cfg: config_lib.Config):
 
 
 def train(cfg: config_lib.Config, workdir, *, allow_config_change: bool = False,
-          progress: bool = True, devices=None) -> TrainResult:
-    """Trains (or resumes) the run in `workdir` up to cfg.train.steps G steps."""
-    from gan_jax import checkpoint
+          progress: bool = True, devices=None, stop: StopRequest | None = None) -> TrainResult:
+    """Trains (or resumes) the run in `workdir` up to cfg.train.steps G steps.
 
-    # ---------------------------------------------------------------- config and workdir
+    SIGINT/SIGTERM (in the main thread) stop the run: during set-up and data loading at
+    once, by KeyboardInterrupt; once training, after the current step, with a checkpoint
+    (TrainResult.interrupted). `stop` is the caller's StopRequest, if it made one (the CLI
+    does, to cover its own start-up too).
+    """
+    from gan_jax import checkpoint   # imported before set-up becomes interruptible
+
+    with contextlib.nullcontext(stop) if stop is not None else StopRequest() as stop:
+        with stop.interruptible():
+            cfg, workdir, mesh, changed, dataset = _prepare(cfg, workdir, allow_config_change,
+                                                            devices)
+        lead = jax.process_index() == 0
+        with checkpoint.Checkpoints(workdir / "checkpoints", keep=cfg.train.keep) as ckpts:
+            with stop.interruptible():
+                start = ckpts.latest_step()
+                if start is not None:
+                    # The dataset statistics come from the checkpoint, never recomputed on resume.
+                    try:
+                        state, meta = ckpts.restore(start, abstract_state(cfg, mesh))
+                    except ValueError as e:
+                        why = f" ({', '.join(changed)} changed)" if changed else ""
+                        raise TrainError(f"{workdir}/checkpoints/{start} does not fit this "
+                                         f"config{why}: {e}") from None
+                    stats = stats_from_json(meta.get("stats"))
+                    log.info("resumed %s at step %d", workdir, start)
+                else:
+                    start = 0
+                    stats = get_model(cfg.model_name).compute_stats(cfg.model, dataset)
+                    state = create_state(cfg, mesh)
+                if lead:
+                    _write_config(workdir, cfg, changed)
+            return _loop(cfg, workdir, mesh, dataset, ckpts, state, start, stats, progress, lead,
+                         stop)
+
+
+def _prepare(cfg, workdir, allow_config_change, devices):
+    """Checks the config and the run folder, then loads the data: everything that can fail
+    before a step is taken. Returns (cfg, workdir, mesh, changed keys, dataset)."""
     validate(cfg)
-    workdir = Path(workdir)
+    workdir = files.user_path(workdir)
+    if cfg.data.path:   # config.json records the folder itself, whatever the working directory
+        cfg = dataclasses.replace(
+            cfg, data=dataclasses.replace(cfg.data, path=str(files.user_path(cfg.data.path))))
     mesh = make_mesh(devices)
     check_batch(cfg.train.batch_size, mesh)
     if cfg.train.batch_size % jax.process_count():
         raise config_lib.ConfigError(
             f"train.batch_size={cfg.train.batch_size} is not divisible by the "
             f"{jax.process_count()} processes")
-    lead = jax.process_index() == 0
+    try:
+        files.writable_dir(workdir, "run folder")
+    except OSError as e:
+        raise TrainError(str(e)) from None
     changed = _check_workdir(workdir, cfg, allow_config_change)
-
-    # ---------------------------------------------------------------- data
     dataset = load_data(cfg)
     log.info("data: %d clips from %s, %d files skipped", len(dataset), dataset.source,
              len(dataset.skipped))
-
-    # ---------------------------------------------------------------- state: resume or init
-    with checkpoint.Checkpoints(workdir / "checkpoints", keep=cfg.train.keep) as ckpts:
-        start = ckpts.latest_step()
-        if start is not None:
-            # The dataset statistics come from the checkpoint, never recomputed on resume.
-            try:
-                state, meta = ckpts.restore(start, abstract_state(cfg, mesh))
-            except ValueError as e:
-                why = f" ({', '.join(changed)} changed)" if changed else ""
-                raise TrainError(f"{workdir}/checkpoints/{start} does not fit this config{why}: "
-                                 f"{e}") from None
-            stats = stats_from_json(meta.get("stats"))
-            log.info("resumed %s at step %d", workdir, start)
-        else:
-            start = 0
-            stats = get_model(cfg.model_name).compute_stats(cfg.model, dataset)
-            state = create_state(cfg, mesh)
-        if lead:
-            _write_config(workdir, cfg, changed)
-        return _loop(cfg, workdir, mesh, dataset, ckpts, state, start, stats, progress, lead)
+    return cfg, workdir, mesh, changed, dataset
 
 
-def _loop(cfg, workdir, mesh, dataset, ckpts, state, start, stats, progress, lead) -> TrainResult:
+def _loop(cfg, workdir, mesh, dataset, ckpts, state, start, stats, progress, lead,
+          stop) -> TrainResult:
     from tqdm.auto import tqdm
 
-    from gan_jax import sampling, writers
+    from gan_jax import checkpoint, sampling, writers
 
     stats_meta = stats_to_json(stats)
     repl = NamedSharding(mesh, P())
@@ -486,7 +485,14 @@ def _loop(cfg, workdir, mesh, dataset, ckpts, state, start, stats, progress, lea
         stage, alpha = progress_at(cfg, step)
         if stage is not None:   # for people and tools; resuming derives both from the step
             meta.update(stage=stage, alpha=alpha, images_seen=step * tc.batch_size)
-        ckpts.save(step, state, generator_item(cfg, state), meta)
+        try:
+            ckpts.save(step, state, generator_item(cfg, state), meta)
+        except checkpoint.SaveError as e:
+            latest = ckpts.latest_step()
+            kept = f"step {latest} is the latest" if latest is not None else "none was saved yet"
+            raise TrainError(f"{ckpts.directory}: cannot save checkpoint {step} ({e}); the "
+                             f"earlier checkpoints are intact ({kept}). Free some space and run "
+                             "the same command to resume.") from None
 
     spectrogram = get_model(cfg.model_name).representation == "spectrogram"
 
@@ -505,57 +511,67 @@ def _loop(cfg, workdir, mesh, dataset, ckpts, state, start, stats, progress, lea
     clock = [time.perf_counter(), start]
     bar = tqdm(total=tc.steps, initial=start, disable=not (progress and lead), unit="step",
                dynamic_ncols=True, desc=cfg.model_name)
-    with _Stop() as stop:
-        try:
-            while step < tc.steps and stop.signal is None:
-                now = progress_at(cfg, step)[0]
-                if step_fn is None or now != stage:
-                    # A progressive model's new stage: one compilation per stage, not per step.
-                    stage = now
-                    step_fn = compile_step(cfg, mesh, stage)
-                    if stage is not None:
-                        log.info("step %d: stage %d", step, stage)
-                if step > 0 and progress_at(cfg, step - 1)[0] != stage:
-                    state = reset(state)   # the first step of a stage (also when resuming there)
-                batch = shard_batch(mesh, next(batches), tc.batch_size)
-                state, metrics = step_fn(state, batch, stats)
-                step += 1
-                if pending is not None:
-                    last = _report(writer, bar, *pending, tc, clock)
-                pending = (step, metrics)
-                bar.update(1)
-                if lead and step % tc.sample_every == 0:
-                    write_samples(step, state)
-                if step % tc.ckpt_every == 0 or step == tc.steps:
-                    save(step, state)
-                    saved = step
+    report = functools.partial(_report, writer, bar, tc, clock)
+    try:
+        while step < tc.steps and stop.signal is None:
+            now = progress_at(cfg, step)[0]
+            if step_fn is None or now != stage:
+                # A progressive model's new stage: one compilation per stage, not per step.
+                stage = now
+                step_fn = compile_step(cfg, mesh, stage)
+                if stage is not None:
+                    log.info("step %d: stage %d", step, stage)
+            if step > 0 and progress_at(cfg, step - 1)[0] != stage:
+                state = reset(state)   # the first step of a stage (also when resuming there)
+            real = next(batches)
+            if step + 1 == tc.debug_nan_at_step:   # tests: a diverging step
+                real = (np.full_like(real[0], np.nan), real[1])
+            state, metrics = step_fn(state, shard_batch(mesh, real, tc.batch_size), stats)
+            step += 1
             if pending is not None:
-                last = _report(writer, bar, *pending, tc, clock)
-            if stop.signal is not None and step != saved:
-                bar.write(f"interrupted at step {step}: saving a checkpoint in {workdir} ...")
+                last = report(*pending, saved)
+            pending = (step, metrics)
+            bar.update(1)
+            checkpoint_now = step % tc.ckpt_every == 0 or step == tc.steps
+            if checkpoint_now or (lead and step % tc.sample_every == 0):
+                # Checked before the state is used: a diverged state is never saved.
+                last, pending = report(*pending, saved), None
+            if lead and step % tc.sample_every == 0:
+                write_samples(step, state)
+            if checkpoint_now:
                 save(step, state)
-        finally:
-            bar.close()
-            ckpts.wait()
-            writer.close()
+                saved = step
+        if pending is not None:
+            last = report(*pending, saved)
+        if stop.signal is not None and step != saved:
+            bar.write(f"interrupted at step {step}: saving a checkpoint in {workdir} ...")
+            save(step, state)
+    finally:
+        bar.close()
+        writer.close()
     return TrainResult(step=step, interrupted=stop.signal, metrics=last)
 
 
-def _host_metrics(step, metrics) -> dict:
+def _host_metrics(step, metrics, saved: int) -> dict:
+    """The step's metrics as floats; TrainError naming the step and the metric if one is
+    not finite (the state after it is never saved)."""
     out = {k: float(v) for k, v in jax.device_get(metrics).items()}
-    bad = [k for k, v in out.items() if not math.isfinite(v)]
+    bad = sorted((k for k, v in out.items() if not math.isfinite(v)),
+                 key=lambda k: (k not in ("d_loss", "g_loss"), k))   # the losses first
     if bad:
-        raise TrainError(f"step {step}: non-finite {', '.join(bad)} -- training diverged; "
-                         "the last checkpoint is intact (try a lower train.lr)")
+        also = f" (and {len(bad) - 1} other metrics)" if len(bad) > 1 else ""
+        kept = f"checkpoint {saved} is the latest" if saved else "no checkpoint was saved"
+        raise TrainError(f"step {step}: {bad[0]} is {out[bad[0]]}{also} -- training diverged; "
+                         f"{kept} (try a lower train.lr)")
     return out
 
 
-def _report(writer, bar, step, metrics, tc, clock) -> dict:
+def _report(writer, bar, tc, clock, step, metrics, saved) -> dict:
     """Checks and shows one step's metrics; every log_every steps writes them with steps/s.
 
     clock: [time, step] of the last write, updated here.
     """
-    metrics = _host_metrics(step, metrics)
+    metrics = _host_metrics(step, metrics, saved)
     bar.set_postfix(d_loss=f"{metrics['d_loss']:.3g}", g_loss=f"{metrics['g_loss']:.3g}")
     if step % tc.log_every == 0:
         now = time.perf_counter()

@@ -1,8 +1,11 @@
 """Shared test set-up: 8 simulated CPU devices (before JAX touches a device) and tiny configs."""
 
+import atexit
 import dataclasses
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import jax
@@ -13,6 +16,12 @@ sys.path.insert(0, str(ROOT))   # the `configs` package and the CLIs live at the
 jax.config.update("jax_num_cpu_devices", 8)
 jax.config.update("jax_numpy_rank_promotion", "raise")   # catch silent broadcasting
 jax.config.update("jax_disable_most_optimizations", True)   # tiny models: compile time dominates
+# Every train() call builds its step anew, so the same tiny programs compile again and again:
+# a compilation cache for this session (removed at exit) compiles each once.
+jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="gan_jax-tests-xla-"))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+atexit.register(shutil.rmtree, jax.config.jax_compilation_cache_dir, ignore_errors=True)
 
 import pytest  # noqa: E402
 

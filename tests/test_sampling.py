@@ -56,9 +56,20 @@ def test_sample_api(runs):
         sample(params, jax.random.key(0), n=1, return_spectrogram=True)
 
 
-def test_load_errors(tmp_path):
+def test_load_errors(tmp_path, runs):
     with pytest.raises(FileNotFoundError, match="config.json"):
         load(tmp_path)
+    _, straight, _ = runs
+    with pytest.raises(FileNotFoundError, match=r"checkpoints/3: no such checkpoint; there are "
+                                                r"steps 2, 4"):
+        load(straight, step=3)
+
+
+def test_load_takes_a_relative_path(runs, monkeypatch):
+    _, straight, _ = runs
+    monkeypatch.chdir(straight.parent)
+    params, _ = load(straight.name)
+    assert params.config == load(straight)[0].config
 
 
 # ---------------------------------------------------------------------------------------------
