@@ -128,11 +128,6 @@ def parse_value(text: str, typ, key: str):
         raise ConfigError(f"{key}: expected {typ.__name__}, got {text!r}") from None
 
 
-def override(cfg: Config, key: str, text: str) -> Config:
-    """Returns cfg with the dotted `key` (e.g. "train.lr", "model.dim") set from `text`."""
-    return override_all(cfg, [(key, text)])
-
-
 def override_all(cfg: Config, items) -> Config:
     """Returns cfg with every (dotted key, text) of `items` set, validated once at the end,
     so interdependent keys (e.g. model.num_resolutions and model.slice_len) can be given in

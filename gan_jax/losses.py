@@ -72,9 +72,3 @@ def gradient_penalty(d_fn, real, fake, alpha, target: float = 1.0, scale=None):
         grad = grad * jnp.reshape(scale, (1,) * (grad.ndim - 1) + (-1,))
     slope_B = jnp.sqrt(jnp.sum(grad ** 2, axis=tuple(range(1, grad.ndim))))
     return jnp.mean((slope_B / target - 1.0) ** 2)
-
-
-def classifier_loss(class_logits_BxK, labels_B):
-    """Mean softmax cross-entropy of an auxiliary classifier (AC-GAN, GANSynth's pitch head)."""
-    logp_BxK = jax.nn.log_softmax(class_logits_BxK, axis=-1)
-    return -jnp.mean(jnp.take_along_axis(logp_BxK, labels_B[:, None], axis=-1))

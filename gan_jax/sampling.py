@@ -15,8 +15,12 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm.auto import tqdm
 
+from gan_jax import checkpoint, files, midi
 from gan_jax import config as config_lib
+from gan_jax import state as state_lib
+from gan_jax.models import get_model, make_nets
 
 
 @flax.struct.dataclass
@@ -31,9 +35,7 @@ class Generator:
 
 def make_generator(cfg: config_lib.Config, item: dict, stats, step: int) -> Generator:
     """A Generator from a checkpoint's generator item, at the stage of G step `step`."""
-    from gan_jax import train
-
-    stage, alpha = train.progress_at(cfg, step)
+    stage, alpha = state_lib.progress_at(cfg, step)
     return Generator(params=item["params"], state=item["state"],
                      stats=jax.tree.map(jnp.asarray, stats), config=cfg,
                      alpha=jnp.float32(alpha), stage=stage)
@@ -45,8 +47,6 @@ def load(workdir, step: int | None = None) -> tuple[Generator, config_lib.Config
     Raises FileNotFoundError (no run, no such checkpoint) or ValueError (a checkpoint that
     cannot be read), each naming the path.
     """
-    from gan_jax import checkpoint, files, train
-
     workdir = files.user_path(workdir)
     path = workdir / "config.json"
     if not path.is_file():
@@ -67,21 +67,18 @@ def load(workdir, step: int | None = None) -> tuple[Generator, config_lib.Config
         device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
         abstract = jax.tree.map(
             lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device),
-            jax.eval_shape(lambda: train.generator_item(cfg, train.init_state(
-                cfg, jax.random.key(0)))))
+            state_lib.generator_shapes(cfg))
         try:
             gen, meta = ckpts.restore_generator(step, abstract)
         except (OSError, ValueError) as e:
             raise ValueError(f"{ckpt_dir}/{step}: cannot be read ({e})") from e
     cfg = config_lib.from_dict(meta["config"], source=f"{ckpt_dir}/{step}")
-    stats = train.stats_from_json(meta.get("stats"))
+    stats = state_lib.stats_from_json(meta.get("stats"))
     return make_generator(cfg, gen, stats, step), cfg
 
 
 @functools.partial(jax.jit, static_argnames=("n",))
 def _sample(gen: Generator, key, n: int, z=None, labels=None):
-    from gan_jax.models import make_nets
-
     cfg = gen.config
     nets = make_nets(cfg.model_name, cfg.model, gen.stage)
     z_drawn, labels_drawn = nets.inputs(key, n, gen.stats)
@@ -94,9 +91,10 @@ def _sample(gen: Generator, key, n: int, z=None, labels=None):
 
 def pitch_labels(cfg: config_lib.Config, pitch, n: int):
     """MIDI pitch(es) -> class labels [n] of a pitch-conditioned model, checked against its range."""
-    low, high = getattr(cfg.model, "pitch_min", None), getattr(cfg.model, "pitch_max", None)
-    if low is None:
+    pitch_range = get_model(cfg.model_name).pitch_range
+    if pitch_range is None:
         raise ValueError(f"{cfg.model_name} is not pitch-conditioned; pitch needs GANSynth")
+    low, high = pitch_range(cfg.model)
     pitch = np.asarray(pitch)
     if pitch.ndim > 1 or (pitch.ndim == 1 and pitch.shape[0] != n):
         raise ValueError(f"pitch must be one MIDI pitch or one per clip ({n}), got shape "
@@ -121,8 +119,6 @@ def sample(params: Generator, key, n: int | None = None, *, pitch=None, latents=
       spec being G's normalised output [n, time, freq] in [-1, 1] (GANSynth: the
       log-magnitude channel).
     """
-    from gan_jax.models import get_model
-
     cfg = params.config
     if latents is not None:
         latents = jnp.asarray(latents, jnp.float32)
@@ -152,8 +148,6 @@ def generate(params: Generator, key, latents, pitch=None, batch: int = 64,
     The last batch is padded to full size, so one compilation serves every batch.
     `pitch`: None, one MIDI pitch, or one per latent.
     """
-    from tqdm.auto import tqdm
-
     latents = np.asarray(latents, np.float32)
     m = latents.shape[0]
     if batch < 1:
@@ -171,15 +165,12 @@ def generate(params: Generator, key, latents, pitch=None, batch: int = 64,
 
 
 def random_latents(cfg: config_lib.Config, key, n: int) -> np.ndarray:
-    from gan_jax.models import get_model
     return np.asarray(get_model(cfg.model_name).sample_latent(cfg.model, key, n))
 
 
 def interpolation_latents(cfg: config_lib.Config, key, steps: int) -> np.ndarray:
     """`steps` latents along the great circle (slerp) between two random ones: a timbre
     morph when rendered at one pitch (`gansynth.md` §5.3)."""
-    from gan_jax import midi
-
     if steps < 2:
         raise ValueError(f"an interpolation needs at least 2 steps, got {steps}")
     z0, z1 = random_latents(cfg, key, 2)
@@ -196,12 +187,11 @@ def render_midi(params: Generator, notes, key, *, secs_per_instrument: float = 6
     onsets, peak 0.5 (`gan_jax.midi`). Notes outside the model's pitch range are dropped or
     octave-transposed (`out_of_range`), with one warning. Returns float32 mono audio.
     """
-    from gan_jax import midi
-
     cfg = params.config
-    if not hasattr(cfg.model, "pitch_min"):
+    pitch_range = get_model(cfg.model_name).pitch_range
+    if pitch_range is None:
         raise ValueError(f"{cfg.model_name} is not pitch-conditioned; MIDI rendering needs GANSynth")
-    notes = midi.fit_pitches(notes, cfg.model.pitch_min, cfg.model.pitch_max, out_of_range)
+    notes = midi.fit_pitches(notes, *pitch_range(cfg.model), out_of_range)
     if not notes:
         return np.zeros(0, np.float32)
     k_inst, k_gen = jax.random.split(key)

@@ -1,11 +1,9 @@
-"""One generic GAN train step for every model, and the training loop around it.
+"""The training loop around the generic step (`step.py`): devices, data, checkpoints, stops.
 
-The step is a single jit-compiled function of a replicated `GANState` and a batch
-sharded over a 1-D `("data",)` mesh of the local (or, with `jax.distributed`, global)
-devices: XLA inserts the gradient all-reduces, so the same code runs on 1 CPU, 8
-GPUs or a TPU pod, and gives the same numbers on each (`jax-practice.md` §2). One
-call does `n_critic` D updates (a `lax.scan` over n_critic real batches) and one G
-update; `GANState.step` counts G updates, as the reference's global_step does.
+The step is jit-compiled as one function of a replicated `GANState` and a batch sharded
+over a 1-D `("data",)` mesh of the local (or, with `jax.distributed`, global) devices: XLA
+inserts the gradient all-reduces, so the same code runs on 1 CPU, 8 GPUs or a TPU pod, and
+gives the same numbers on each (`jax-practice.md` §2). The run state itself is `state.py`.
 """
 
 from __future__ import annotations
@@ -19,18 +17,20 @@ import queue
 import threading
 import time
 from pathlib import Path
-from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
+from tqdm.auto import tqdm
 
+from gan_jax import checkpoint, files, losses, sampling, writers
 from gan_jax import config as config_lib
-from gan_jax import files, losses
+from gan_jax.models import get_model
+from gan_jax import step as step_lib
 from gan_jax.signals import StopRequest
-from gan_jax.models import get_model, make_nets
+from gan_jax.state import (GANState, generator_item, init_state, make_optimizer, progress_at,
+                           reset_optimizers, stats_from_json, stats_to_json)
 
 log = logging.getLogger("gan_jax.train")
 
@@ -39,37 +39,12 @@ RESUMABLE_KEYS = ("train.steps", "train.log_every", "train.sample_every", "train
                   "train.keep", "train.num_samples", "train.debug_nan_at_step")
 
 
-class GANState(NamedTuple):
-    step: jax.Array        # G updates done
-    g_params: Any
-    g_state: Any           # G's non-parameter variables (batch-norm statistics); {} if none
-    d_params: Any
-    d_state: Any
-    g_opt: Any
-    d_opt: Any
-    ema: Any               # EMA of g_params when train.ema > 0, else ()
-    key: jax.Array         # typed PRNG key; folded with step inside the step
-
-
 class TrainError(RuntimeError):
     """A run that cannot start or continue (bad workdir, diverged loss, ...)."""
 
 
 # ---------------------------------------------------------------------------------------------
 # Optimiser, networks and state
-
-def make_optimizer(tc: config_lib.TrainConfig) -> optax.GradientTransformation:
-    opt = dict(optimizer=tc.optimizer, lr=tc.lr, b1=tc.b1, b2=tc.b2)
-    if tc.optimizer == "reference":
-        opt.update(losses.REFERENCE_OPTIMIZERS[tc.loss])
-    if opt["optimizer"] == "adam":
-        return optax.adam(opt["lr"], b1=opt["b1"], b2=opt["b2"])
-    if opt["optimizer"] == "rmsprop":
-        # TF1's RMSProp: decay 0.9, epsilon 1e-10 and a mean square that starts at 1.
-        return optax.rmsprop(opt["lr"], decay=0.9, eps=1e-10, initial_scale=1.0)
-    raise config_lib.ConfigError(
-        f"train.optimizer must be adam, rmsprop or reference, got {tc.optimizer!r}")
-
 
 def validate(cfg: config_lib.Config) -> None:
     """Raises ConfigError for settings no run could use (checked before any work is done)."""
@@ -87,155 +62,11 @@ def validate(cfg: config_lib.Config) -> None:
             raise config_lib.ConfigError(f"train.{key} must be >= 0, got {getattr(cfg.train, key)}")
     if cfg.train.gp_target <= 0:
         raise config_lib.ConfigError(f"train.gp_target must be > 0, got {cfg.train.gp_target}")
-    model_rate = getattr(cfg.model, "sample_rate", cfg.data.sample_rate)
-    if model_rate != cfg.data.sample_rate:
+    model_rate = cfg.model.sample_rate   # None: the model works at any rate
+    if model_rate not in (None, cfg.data.sample_rate):
         raise config_lib.ConfigError(
             f"data.sample_rate={cfg.data.sample_rate} differs from model.sample_rate={model_rate}, "
             "which the model's spectrogram is built for; set both")
-
-
-def _split_vars(variables):
-    variables = dict(variables)
-    return variables.pop("params"), variables
-
-
-def init_state(cfg: config_lib.Config, key) -> GANState:
-    """A fresh GANState from `key` (pure: jit it with out_shardings to build it on devices).
-
-    Progressive models build every block at init, so the state has the same tree at every
-    stage (`gansynth.py`).
-    """
-    nets = make_nets(cfg.model_name, cfg.model)
-    tx = make_optimizer(cfg.train)
-    k_g, k_d, k_z, k_rng, k_run = jax.random.split(key, 5)
-    z, labels = nets.inputs(k_z, 1, {})
-    g_params, g_state = _split_vars(nets.G.init(k_g, *nets.g_inputs(z, labels), train=False))
-    x = nets.generate(g_params, g_state, z, labels)[0]
-    rngs = {"params": k_d, **{name: k_rng for name in nets.model.d_rngs}}
-    d_params, d_state = _split_vars(nets.D.init(rngs, x))
-    return GANState(
-        step=jnp.zeros((), jnp.int32), g_params=g_params, g_state=g_state,
-        d_params=d_params, d_state=d_state, g_opt=tx.init(g_params), d_opt=tx.init(d_params),
-        ema=g_params if cfg.train.ema > 0 else (), key=k_run)
-
-
-def reset_optimizers(cfg: config_lib.Config, state: GANState) -> GANState:
-    """Fresh optimiser states (GANSynth resets Adam at every stage, `gansynth.md` §2.7)."""
-    tx = make_optimizer(cfg.train)
-    return state._replace(g_opt=tx.init(state.g_params), d_opt=tx.init(state.d_params))
-
-
-def progress_at(cfg: config_lib.Config, step: int) -> tuple[int | None, float]:
-    """(stage, alpha) after `step` G steps of step x batch images; (None, 1.0) for models
-    that do not grow. Derived from the step alone, so a resumed run continues exactly."""
-    return get_model(cfg.model_name).schedule(cfg.model, step * cfg.train.batch_size)
-
-
-def make_train_step(cfg: config_lib.Config, stage: int | None = None):
-    """The pure step: (state, (audio_NxBx..., labels_NxB), stats) -> (state, metrics).
-
-    N = n_critic real batches, one per D update. `stage` is the static stage of a
-    progressive model; its fade-in alpha follows from the images seen, state.step x batch.
-    """
-    nets = make_nets(cfg.model_name, cfg.model, stage)
-    model, mcfg, tc = nets.model, cfg.model, cfg.train
-    tx = make_optimizer(tc)
-    conditional = nets.num_classes > 0
-    gp_scale = model.gp_scale(mcfg)
-
-    def alpha_of(step):
-        if stage is None:
-            return jnp.ones((), jnp.float32)
-        return jnp.asarray(model.stage_alpha(mcfg, stage, step * tc.batch_size), jnp.float32)
-
-    def critic_update(g_params, d_state, stats, alpha, carry, batch):
-        d_params, d_opt, g_state, key = carry
-        real_audio, real_labels = batch
-        key, k_in, k_mix, k_real, k_fake, k_gp = jax.random.split(key, 6)
-        b = real_audio.shape[0]
-        real = model.blend_real(mcfg, model.encode(mcfg, real_audio, stats), stage, alpha)
-        z, fake_labels = nets.inputs(k_in, b, stats)
-        fake, g_state = nets.generate(g_params, g_state, z, fake_labels, alpha, train=True)
-
-        def loss_fn(dp):
-            d = lambda x, k: nets.discriminate(dp, d_state, x, k, alpha)
-            (logits_real, cls_real), (logits_fake, _) = d(real, k_real), d(fake, k_fake)
-            loss = losses.d_loss(tc.loss, logits_real, logits_fake)
-            gp = ac = jnp.zeros(())
-            if tc.loss == "wgan-gp":
-                mix = jax.random.uniform(k_mix, (b,) + (1,) * (real.ndim - 1))
-                gp = losses.gradient_penalty(lambda x: d(x, k_gp)[0], real, fake, mix,
-                                             tc.gp_target, gp_scale)
-                loss = loss + tc.gp_weight * gp
-            if tc.drift_weight:
-                loss = loss + tc.drift_weight * jnp.mean(logits_real ** 2)
-            if conditional:   # the auxiliary classifier learns from real labels only (§2.8)
-                ac = losses.classifier_loss(cls_real, real_labels)
-                loss = loss + tc.d_ac_weight * ac
-            return loss, (jnp.mean(logits_real), jnp.mean(logits_fake), gp, ac)
-
-        (loss, (d_real, d_fake, gp, ac)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            d_params)
-        updates, d_opt = tx.update(grads, d_opt, d_params)
-        d_params = optax.apply_updates(d_params, updates)
-        if tc.loss == "wgan":
-            d_params = jax.tree.map(lambda p: jnp.clip(p, -tc.clip, tc.clip), d_params)
-        metrics = dict(d_loss=loss, gp=gp, d_real=d_real, d_fake=d_fake,
-                       d_grad_norm=optax.tree.norm(grads))
-        if conditional:
-            metrics["d_ac"] = ac
-        return (d_params, d_opt, g_state, key), metrics
-
-    def critic_updates(state: GANState, batch, key, stats, alpha):
-        (d_params, d_opt, g_state, _), dm = jax.lax.scan(
-            functools.partial(critic_update, state.g_params, state.d_state, stats, alpha),
-            (state.d_params, state.d_opt, state.g_state, key), batch)
-        metrics = {k: v[-1] for k, v in dm.items()}   # the last critic update of the step
-        return state._replace(d_params=d_params, d_opt=d_opt, g_state=g_state), metrics
-
-    def generator_update(state: GANState, b: int, key, stats, alpha):
-        k_in, k_d = jax.random.split(key)
-        z, labels = nets.inputs(k_in, b, stats)
-
-        def g_loss_fn(gp):
-            fake, new_g_state = nets.generate(gp, state.g_state, z, labels, alpha, train=True)
-            logits, cls = nets.discriminate(state.d_params, state.d_state, fake, k_d, alpha)
-            loss = losses.g_loss(tc.loss, logits)
-            ac = losses.classifier_loss(cls, labels) if conditional else jnp.zeros(())
-            return loss + tc.g_ac_weight * ac, (new_g_state, ac)
-
-        (g_loss, (g_state, ac)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
-            state.g_params)
-        updates, g_opt = tx.update(g_grads, state.g_opt, state.g_params)
-        g_params = optax.apply_updates(state.g_params, updates)
-        metrics = dict(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads))
-        if conditional:
-            metrics["g_ac"] = ac
-        return state._replace(g_params=g_params, g_state=g_state, g_opt=g_opt), metrics
-
-    def train_step(state: GANState, batch, stats):
-        key = jax.random.fold_in(state.key, state.step)
-        k_d, k_g = jax.random.split(key)
-        alpha = alpha_of(state.step)
-        b = batch[0].shape[1]
-        if tc.g_first:   # TF-GAN's sequential hooks: one G step, then the D step(s)
-            state, gm = generator_update(state, b, k_g, stats, alpha)
-            state, dm = critic_updates(state, batch, k_d, stats, alpha)
-        else:
-            state, dm = critic_updates(state, batch, k_d, stats, alpha)
-            state, gm = generator_update(state, b, k_g, stats, alpha)
-        ema = state.ema
-        if tc.ema > 0:
-            ema = jax.tree.map(lambda e, p: tc.ema * e + (1.0 - tc.ema) * p, ema, state.g_params)
-        state = state._replace(step=state.step + 1, ema=ema)
-        metrics = {**dm, **gm, "wasserstein": dm["d_real"] - dm["d_fake"],
-                   "g_param_norm": optax.tree.norm(state.g_params),
-                   "d_param_norm": optax.tree.norm(state.d_params)}
-        if stage is not None:
-            metrics.update(stage=jnp.float32(stage), alpha=alpha)
-        return state, metrics
-
-    return train_step
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,8 +93,8 @@ def compile_step(cfg: config_lib.Config, mesh, stage: int | None = None):
     check_batch(cfg.train.batch_size, mesh)
     repl = NamedSharding(mesh, P())
     batch = NamedSharding(mesh, P(None, "data"))
-    return jax.jit(make_train_step(cfg, stage), in_shardings=(repl, batch, repl),
-                   out_shardings=(repl, repl), donate_argnums=0)
+    return jax.jit(functools.partial(step_lib.train_step, cfg, stage),
+                   in_shardings=(repl, batch, repl), out_shardings=(repl, repl), donate_argnums=0)
 
 
 def create_state(cfg: config_lib.Config, mesh) -> GANState:
@@ -289,19 +120,6 @@ def shard_batch(mesh, local_batch, global_batch: int):
         return jax.make_array_from_process_local_data(sharding, local, shape)
 
     return jax.tree.map(one, local_batch)
-
-
-def generator_item(cfg: config_lib.Config, state: GANState) -> dict:
-    """What sampling needs of the state: G's (EMA) parameters and its other variables."""
-    return {"params": state.ema if cfg.train.ema > 0 else state.g_params, "state": state.g_state}
-
-
-def stats_to_json(stats) -> dict:
-    return {k: np.asarray(v).tolist() for k, v in stats.items()}
-
-
-def stats_from_json(d) -> dict:
-    return {k: np.asarray(v, np.float32) for k, v in (d or {}).items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -375,14 +193,6 @@ class TrainResult:
     metrics: dict                   # the last step's metrics (floats)
 
 
-def audio_channels(cfg: config_lib.Config) -> int:
-    """Channels of the training audio (GANSynth's notes are mono; its `channels` are the
-    spectrogram's)."""
-    if get_model(cfg.model_name).dataset == "notes":
-        return 1
-    return getattr(cfg.model, "channels", 1)
-
-
 def load_data(cfg: config_lib.Config):
     if get_model(cfg.model_name).dataset == "notes":
         from gan_jax import notes
@@ -394,7 +204,7 @@ def load_data(cfg: config_lib.Config):
     from gan_jax import data
     return data.load_dataset(
         cfg.data.path or None, sample_rate=cfg.data.sample_rate,
-        slice_len=cfg.model.slice_len, num_channels=audio_channels(cfg),
+        slice_len=cfg.model.slice_len, num_channels=cfg.model.audio_channels,
         normalize=cfg.data.normalize, slicing=cfg.data.slicing, split=cfg.data.split,
         seed=cfg.seed, n_per_class=cfg.data.embedded_per_class)
 
@@ -408,8 +218,6 @@ def train(cfg: config_lib.Config, workdir, *, allow_config_change: bool = False,
     (TrainResult.interrupted). `stop` is the caller's StopRequest, if it made one (the CLI
     does, to cover its own start-up too).
     """
-    from gan_jax import checkpoint   # imported before set-up becomes interruptible
-
     with contextlib.nullcontext(stop) if stop is not None else StopRequest() as stop:
         with stop.interruptible():
             cfg, workdir, mesh, changed, dataset = _prepare(cfg, workdir, allow_config_change,
@@ -465,10 +273,6 @@ def _prepare(cfg, workdir, allow_config_change, devices):
 
 def _loop(cfg, workdir, mesh, dataset, ckpts, state, start, stats, progress, lead,
           stop) -> TrainResult:
-    from tqdm.auto import tqdm
-
-    from gan_jax import checkpoint, sampling, writers
-
     stats_meta = stats_to_json(stats)
     repl = NamedSharding(mesh, P())
     stats = jax.device_put(jax.tree.map(jnp.asarray, stats), repl)

@@ -59,5 +59,12 @@ def data_root():
     return Path(root)
 
 
+def cross_entropy(class_logits_BxK, labels_B):
+    """Mean softmax cross-entropy, written out: the reference for the AC terms of the step."""
+    import jax.numpy as jnp
+    logp_BxK = jax.nn.log_softmax(jnp.asarray(class_logits_BxK), axis=-1)
+    return -jnp.mean(jnp.take_along_axis(logp_BxK, jnp.asarray(labels_B)[:, None], axis=-1))
+
+
 def replace(cfg, **sections):
     return dataclasses.replace(cfg, **sections)

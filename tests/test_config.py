@@ -10,11 +10,8 @@ from gan_jax import config as C
 
 def test_overrides_parse_to_field_types():
     _, cfg = configs.get_config("wavegan", "reference")
-    cfg = C.override(cfg, "train.lr", "2e-4")
-    cfg = C.override(cfg, "model.dim", "32")
-    cfg = C.override(cfg, "model.batchnorm", "true")
-    cfg = C.override(cfg, "data.path", "/x")
-    cfg = C.override(cfg, "seed", "7")
+    cfg = C.override_all(cfg, [("train.lr", "2e-4"), ("model.dim", "32"),
+                               ("model.batchnorm", "true"), ("data.path", "/x"), ("seed", "7")])
     assert (cfg.train.lr, cfg.model.dim, cfg.model.batchnorm, cfg.data.path, cfg.seed) == \
         (2e-4, 32, True, "/x", 7)
     hash(cfg)   # static jit argument
@@ -31,7 +28,7 @@ def test_overrides_parse_to_field_types():
 def test_bad_overrides_name_the_key(key, value, match):
     _, cfg = configs.get_config("wavegan", "reference")
     with pytest.raises(C.ConfigError, match=match):
-        C.override(cfg, key, value)
+        C.override_all(cfg, [(key, value)])
 
 
 def test_json_round_trip_and_diff(tmp_path):
@@ -39,7 +36,7 @@ def test_json_round_trip_and_diff(tmp_path):
     C.save_json(cfg, tmp_path / "c.json")
     back = C.load_json(tmp_path / "c.json")
     assert back == cfg
-    other = C.override(C.override(cfg, "model.dim", "8"), "train.steps", "5")
+    other = C.override_all(cfg, [("model.dim", "8"), ("train.steps", "5")])
     assert C.diff(cfg, other) == ["model.dim", "train.steps"]
     assert C.diff(cfg, other, ignore=("train.steps",)) == ["model.dim"]
 

@@ -13,8 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import cross_entropy
 from gan_jax import spectral as sp
-from gan_jax.losses import classifier_loss
 from gan_jax.models import gansynth as gs
 
 FULL = gs.GANSynthConfig()
@@ -312,7 +312,7 @@ def test_gradient_penalty_gradients_are_finite_and_reach_only_active_blocks(smal
         grad = jax.grad(lambda v: jnp.sum(net(v)[0]))(mix)
         slope = jnp.sqrt(jnp.sum(grad ** 2, axis=(1, 2, 3)))
         return (jnp.mean(net(fake)[0]) - jnp.mean(real_logits) + 10 * jnp.mean((slope - 1) ** 2)
-                + 1e-3 * jnp.mean(real_logits ** 2) + 10 * classifier_loss(real_cls, labels))
+                + 1e-3 * jnp.mean(real_logits ** 2) + 10 * cross_entropy(real_cls, labels))
 
     grads = jax.jit(jax.grad(d_loss))(dp)
     for name, g in grads.items():
@@ -387,7 +387,7 @@ def test_latent_pitch_sampling_and_ac_loss():
     assert onehot.shape == (2, 61) and onehot[0, 0] == 1 and onehot[1, 60] == 1
     logits = np.random.default_rng(0).standard_normal((2, 61)).astype(np.float32)
     logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
-    loss = classifier_loss(logits, np.array([0, 60]))
+    loss = cross_entropy(logits, np.array([0, 60]))
     assert float(loss) == pytest.approx(-(logp[0, 0] + logp[1, 60]) / 2, rel=1e-5)
 
 

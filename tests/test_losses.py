@@ -2,8 +2,10 @@
 
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
+from conftest import cross_entropy
 from gan_jax import losses
 
 REAL = jnp.array([2.0, -1.0])
@@ -56,11 +58,14 @@ def test_gradient_penalty_target_and_input_scale():
 
 
 def test_classifier_loss():
+    """The step's AC term (optax's integer-label cross-entropy, mean) and the tests' reference."""
     logits = jnp.array([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
     logp = np.log(np.exp([2.0, 0.0, -1.0]) / np.exp([2.0, 0.0, -1.0]).sum())
     expected = -(logp[0] + np.log(1 / 3)) / 2
-    assert float(losses.classifier_loss(logits, jnp.array([0, 2]))) == pytest.approx(expected,
-                                                                                      rel=1e-6)
+    labels = jnp.array([0, 2])
+    step_ac = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+    assert float(step_ac) == pytest.approx(expected, rel=1e-6)
+    assert float(cross_entropy(logits, labels)) == pytest.approx(expected, rel=1e-6)
 
 
 def test_gradient_penalty_is_per_example_norm():

@@ -23,10 +23,10 @@ if n > 1:
 import configs
 from gan_jax import config as C, train as T
 _, cfg = configs.get_config("wavegan", "small")
-for k, v in {"model.dim": 2, "train.batch_size": 8, "train.n_critic": 2, "train.steps": 2,
-             "train.ckpt_every": 2, "data.embedded_per_class": 2, "train.optimizer": "rmsprop",
-             "train.lr": "1e-3"}.items():
-    cfg = C.override(cfg, k, str(v))
+cfg = C.override_all(cfg, [(k, str(v)) for k, v in {
+    "model.dim": 2, "train.batch_size": 8, "train.n_critic": 2, "train.steps": 2,
+    "train.ckpt_every": 2, "data.embedded_per_class": 2, "train.optimizer": "rmsprop",
+    "train.lr": "1e-3"}.items()])
 r = T.train(cfg, workdir, progress=False)
 assert jax.device_count() == 4 and r.step == 2, (jax.device_count(), r.step)
 """

@@ -121,8 +121,7 @@ def test_moments_travel_with_the_run_and_survive_a_data_change(tmp_path):
     rng = np.random.default_rng(0)
     for i in range(4):
         sf.write(other / f"n{i}.wav", rng.uniform(-1, 1, 16384).astype(np.float32), 16000)
-    cfg2 = T.config_lib.override(T.config_lib.override(cfg, "data.path", str(other)),
-                                 "train.steps", "2")
+    cfg2 = T.config_lib.override_all(cfg, [("data.path", str(other)), ("train.steps", "2")])
     T.train(cfg2, run, allow_config_change=True, progress=False, devices=jax.devices()[:1])
     gen2, loaded_cfg = load(run)
     assert loaded_cfg.data.path == str(other)

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import tiny_config
+from conftest import cross_entropy, tiny_config
 from gan_jax import config as config_lib
 from gan_jax import train as T
 
@@ -120,7 +120,6 @@ def test_gansynth_d_loss_has_the_reference_terms():
     """L_D = mean D(fake) - mean D(real) + 10 GP + 0.001 mean D(real)^2 + 10 CE(cls(real), c)
     (gansynth.md §2.8), checked on the first step, where D is still at its init: D's terms
     on real data are recomputed here from the networks."""
-    from gan_jax.losses import classifier_loss
     from gan_jax.models import gansynth as gs
 
     cfg = tiny_config("gansynth")
@@ -135,7 +134,7 @@ def test_gansynth_d_loss_has_the_reference_terms():
     real = gs.blend_images(cfg.model, gs.encode(cfg.model, audio[0]), 0)
     logits, cls = gs.Discriminator(cfg.model, 0).apply({"params": d_params}, real)
     assert float(m["d_real"]) == pytest.approx(float(jnp.mean(logits)), rel=1e-5)
-    ac = float(classifier_loss(cls, labels[0]))
+    ac = float(cross_entropy(cls, labels[0]))
     assert float(m["d_ac"]) == pytest.approx(ac, rel=1e-5)
     expected = (float(m["d_fake"]) - float(m["d_real"]) + 10 * float(m["gp"])
                 + 0.001 * float(jnp.mean(logits ** 2)) + 10 * ac)

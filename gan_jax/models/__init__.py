@@ -5,8 +5,9 @@ adding a model means adding a module under `gan_jax/models/` and a line to `MODE
 Models that do not work on raw audio also give `encode` (audio -> D's input, inside the
 jitted step), `decode` (G's output -> audio, inside `sample`) and `compute_stats` (dataset
 statistics, computed once per run and checkpointed with it). Conditional models give
-`num_classes` and `sample_labels`; progressive ones a `schedule`, `stage_alpha` and
-`blend_real`, and their G/D take a static `stage` and a traced `alpha`.
+`num_classes` and `sample_labels`, pitch-conditioned ones a `pitch_range`; progressive
+ones a `schedule`, `stage_alpha` and `blend_real`, and their G/D take a static `stage` and
+a traced `alpha`. Every model config has `audio_channels` and `sample_rate` (None: any).
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ class ModelDef(NamedTuple):
     stage_alpha: Callable | None = None    # (model config, stage, images seen, traced) -> alpha
     blend_real: Callable = _no_blend       # (model config, x, stage, alpha) -> x as G emits it
     gp_scale: Callable = _no_gp_scale      # (model config) -> per-channel d(D input)/d(GP input)
+    # Pitch-conditioned models: (model config) -> (lowest, highest MIDI pitch); labels are
+    # pitch - lowest. None for models without pitch.
+    pitch_range: Callable | None = None
 
 
 MODELS = {
@@ -85,7 +89,8 @@ MODELS = {
                          sample_labels=gansynth.sample_labels,
                          schedule=lambda cfg, images: gansynth.stage_and_alpha(images, cfg),
                          stage_alpha=gansynth.stage_alpha,
-                         blend_real=gansynth.blend_images, gp_scale=gansynth.gp_scale),
+                         blend_real=gansynth.blend_images, gp_scale=gansynth.gp_scale,
+                         pitch_range=lambda cfg: (cfg.pitch_min, cfg.pitch_max)),
 }
 
 

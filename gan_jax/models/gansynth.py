@@ -167,6 +167,11 @@ class GANSynthConfig:
         return 1 if self.representation == "mag" else 2
 
     @property
+    def audio_channels(self) -> int:
+        """The notes are mono (`channels` are the spectrogram's)."""
+        return 1
+
+    @property
     def num_pitches(self) -> int:
         return self.pitch_max - self.pitch_min + 1
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -45,6 +46,13 @@ class SpecGANConfig:
     log_eps: float = 1e-6
     griffin_lim_iters: int = 16       # the reference's ngl
     griffin_lim_momentum: float = 0.0   # 0 = plain Griffin-Lim (reference); 0.99 = librosa's fast GL
+    # WaveGAN's G/D read these; SpecGAN fixes them (mono, no phase shuffle or post-filter).
+    channels: ClassVar[int] = 1
+    phase_shuffle: ClassVar[int] = 0
+    phase_shuffle_per_example: ClassVar[bool] = False
+    post_filter: ClassVar[bool] = False
+    audio_channels: ClassVar[int] = 1
+    sample_rate: ClassVar[int | None] = None   # any rate: data.sample_rate decides
 
     def __post_init__(self):
         if self.slice_len != SLICE_LEN:

@@ -9,7 +9,7 @@ Parameter counts: G 19,065,345 / D 17,427,969 at 16384 samples, dim 64.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax
@@ -35,6 +35,11 @@ class WaveGANConfig:
     post_filter: bool = False         # learned FIR after the tanh
     post_filter_len: int = 512
     conv_impl: str = "phase"          # "phase" (stride-1 rewrite, fast on CPU) | "xla"
+    sample_rate: ClassVar[int | None] = None   # any rate: data.sample_rate decides
+
+    @property
+    def audio_channels(self) -> int:
+        return self.channels
 
     def __post_init__(self):
         if self.slice_len not in SLICE_LENS:
@@ -76,7 +81,7 @@ class Generator(nn.Module):
     def __call__(self, z_BxZ, train: bool = False):
         c = self.cfg
         start, kernel, strides, dim_mul = c.layout()
-        channels = getattr(c, "channels", 1)
+        channels = c.channels
         x = nn.Dense(int(np.prod(start)) * c.dim * dim_mul,
                      kernel_init=nn.initializers.glorot_uniform(), name="z_project")(z_BxZ)
         x = x.reshape(x.shape[0], *start, c.dim * dim_mul)
@@ -94,7 +99,7 @@ class Generator(nn.Module):
                 if c.batchnorm:
                     x = _batchnorm(train)(x)
                 x = nn.relu(x)
-        if getattr(c, "post_filter", False):
+        if c.post_filter:
             # After the tanh, as the reference. The reference filter has one output channel,
             # which silently mixes multi-channel audio down to mono; we keep `channels`.
             x = Conv(channels, (c.post_filter_len,), use_bias=False, impl=c.conv_impl,
@@ -111,7 +116,7 @@ class Discriminator(nn.Module):
     def __call__(self, x):
         c = self.cfg
         _, kernel, strides, _ = c.layout()
-        shuffle = getattr(c, "phase_shuffle", 0)
+        shuffle = c.phase_shuffle
         for i, s in enumerate(strides):
             x = Conv(c.dim * 2 ** i, kernel, s, impl=c.conv_impl, name=f"downconv_{i}")(x)
             if c.batchnorm and i > 0:

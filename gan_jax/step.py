@@ -1,0 +1,136 @@
+"""The one train step every model shares, as module-level pure functions.
+
+Each is a function of `(cfg, stage, ...)`: the run config and, for a progressive model, its
+static stage (None otherwise), then arrays. `train.compile_step` jits `train_step` with both
+fixed. One call does `n_critic` D updates (a `lax.scan` over n_critic real batches) and one G
+update (before them with `train.g_first`, TF-GAN's order); `GANState.step` counts G updates,
+as the reference's global_step does.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from gan_jax import config as config_lib
+from gan_jax import losses
+from gan_jax.models import get_model, make_nets
+from gan_jax.state import GANState, make_optimizer
+
+
+def alpha_at(cfg: config_lib.Config, stage: int | None, step):
+    """The fade-in weight of a progressive model's newest block after `step` G steps (traced);
+    1 for models that do not grow."""
+    if stage is None:
+        return jnp.ones((), jnp.float32)
+    images = step * cfg.train.batch_size
+    return jnp.asarray(get_model(cfg.model_name).stage_alpha(cfg.model, stage, images),
+                       jnp.float32)
+
+
+def critic_loss(cfg: config_lib.Config, stage, d_params, d_state, real, real_labels, fake,
+                keys, alpha):
+    """D's loss on one real and one fake batch: (loss, (mean D(real), mean D(fake), GP, AC)).
+    keys: (interpolation, D on real, D on fake, D in the GP)."""
+    nets, tc = make_nets(cfg.model_name, cfg.model, stage), cfg.train
+    k_mix, k_real, k_fake, k_gp = keys
+    d = lambda x, k: nets.discriminate(d_params, d_state, x, k, alpha)
+    (logits_real, cls_real), (logits_fake, _) = d(real, k_real), d(fake, k_fake)
+    loss = losses.d_loss(tc.loss, logits_real, logits_fake)
+    gp = ac = jnp.zeros(())
+    if tc.loss == "wgan-gp":
+        mix = jax.random.uniform(k_mix, (real.shape[0],) + (1,) * (real.ndim - 1))
+        gp = losses.gradient_penalty(lambda x: d(x, k_gp)[0], real, fake, mix, tc.gp_target,
+                                     nets.model.gp_scale(cfg.model))
+        loss = loss + tc.gp_weight * gp
+    if tc.drift_weight:
+        loss = loss + tc.drift_weight * jnp.mean(logits_real ** 2)
+    if nets.num_classes:   # the auxiliary classifier learns from real labels only (§2.8)
+        ac = optax.softmax_cross_entropy_with_integer_labels(cls_real, real_labels).mean()
+        loss = loss + tc.d_ac_weight * ac
+    return loss, (jnp.mean(logits_real), jnp.mean(logits_fake), gp, ac)
+
+
+def critic_update(cfg: config_lib.Config, stage, g_params, d_state, stats, alpha, carry, batch):
+    """One D update on one real batch (a `lax.scan` body): carry (d_params, d_opt, g_state,
+    key) -> (carry, metrics)."""
+    nets, tc = make_nets(cfg.model_name, cfg.model, stage), cfg.train
+    d_params, d_opt, g_state, key = carry
+    real_audio, real_labels = batch
+    key, k_in, *k_loss = jax.random.split(key, 6)
+    real = nets.model.blend_real(cfg.model, nets.model.encode(cfg.model, real_audio, stats),
+                                 stage, alpha)
+    z, fake_labels = nets.inputs(k_in, real_audio.shape[0], stats)
+    fake, g_state = nets.generate(g_params, g_state, z, fake_labels, alpha, train=True)
+    (loss, (d_real, d_fake, gp, ac)), grads = jax.value_and_grad(critic_loss, 2, has_aux=True)(
+        cfg, stage, d_params, d_state, real, real_labels, fake, tuple(k_loss), alpha)
+    updates, d_opt = make_optimizer(tc).update(grads, d_opt, d_params)
+    d_params = optax.apply_updates(d_params, updates)
+    if tc.loss == "wgan":
+        d_params = jax.tree.map(lambda p: jnp.clip(p, -tc.clip, tc.clip), d_params)
+    metrics = dict(d_loss=loss, gp=gp, d_real=d_real, d_fake=d_fake,
+                   d_grad_norm=optax.tree.norm(grads))
+    if nets.num_classes:
+        metrics["d_ac"] = ac
+    return (d_params, d_opt, g_state, key), metrics
+
+
+def critic_updates(cfg: config_lib.Config, stage, state: GANState, batch, key, stats, alpha):
+    """n_critic D updates, one per real batch of `batch` [n_critic, B, ...]; the metrics are
+    the last update's."""
+    (d_params, d_opt, g_state, _), dm = jax.lax.scan(
+        functools.partial(critic_update, cfg, stage, state.g_params, state.d_state, stats, alpha),
+        (state.d_params, state.d_opt, state.g_state, key), batch)
+    metrics = {k: v[-1] for k, v in dm.items()}
+    return state._replace(d_params=d_params, d_opt=d_opt, g_state=g_state), metrics
+
+
+def generator_update(cfg: config_lib.Config, stage, state: GANState, b: int, key, stats, alpha):
+    """One G update on `b` fakes."""
+    nets, tc = make_nets(cfg.model_name, cfg.model, stage), cfg.train
+    k_in, k_d = jax.random.split(key)
+    z, labels = nets.inputs(k_in, b, stats)
+
+    def g_loss_fn(g_params):
+        fake, new_g_state = nets.generate(g_params, state.g_state, z, labels, alpha, train=True)
+        logits, cls = nets.discriminate(state.d_params, state.d_state, fake, k_d, alpha)
+        loss = losses.g_loss(tc.loss, logits)
+        ac = (optax.softmax_cross_entropy_with_integer_labels(cls, labels).mean()
+              if nets.num_classes else jnp.zeros(()))
+        return loss + tc.g_ac_weight * ac, (new_g_state, ac)
+
+    (g_loss, (g_state, ac)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
+        state.g_params)
+    updates, g_opt = make_optimizer(tc).update(g_grads, state.g_opt, state.g_params)
+    g_params = optax.apply_updates(state.g_params, updates)
+    metrics = dict(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads))
+    if nets.num_classes:
+        metrics["g_ac"] = ac
+    return state._replace(g_params=g_params, g_state=g_state, g_opt=g_opt), metrics
+
+
+def train_step(cfg: config_lib.Config, stage, state: GANState, batch, stats):
+    """(state, (audio [n_critic, B, ...], labels [n_critic, B]), stats) -> (state, metrics)."""
+    tc = cfg.train
+    k_d, k_g = jax.random.split(jax.random.fold_in(state.key, state.step))
+    alpha = alpha_at(cfg, stage, state.step)
+    b = batch[0].shape[1]
+    if tc.g_first:   # TF-GAN's sequential hooks: one G step, then the D step(s)
+        state, gm = generator_update(cfg, stage, state, b, k_g, stats, alpha)
+        state, dm = critic_updates(cfg, stage, state, batch, k_d, stats, alpha)
+    else:
+        state, dm = critic_updates(cfg, stage, state, batch, k_d, stats, alpha)
+        state, gm = generator_update(cfg, stage, state, b, k_g, stats, alpha)
+    ema = state.ema
+    if tc.ema > 0:
+        ema = jax.tree.map(lambda e, p: tc.ema * e + (1.0 - tc.ema) * p, ema, state.g_params)
+    state = state._replace(step=state.step + 1, ema=ema)
+    metrics = {**dm, **gm, "wasserstein": dm["d_real"] - dm["d_fake"],
+               "g_param_norm": optax.tree.norm(state.g_params),
+               "d_param_norm": optax.tree.norm(state.d_params)}
+    if stage is not None:
+        metrics.update(stage=jnp.float32(stage), alpha=alpha)
+    return state, metrics
