@@ -134,7 +134,7 @@ def sample(params: Generator, key, n: int | None = None, *, pitch=None, latents=
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     labels = None if pitch is None else pitch_labels(cfg, pitch, n)
-    if return_spectrogram and get_model(cfg.model_name).representation != "spectrogram":
+    if return_spectrogram and not get_model(cfg.model_name).spectrogram:
         raise ValueError(f"{cfg.model_name} generates waveforms; "
                          "return_spectrogram needs a spectrogram model")
     audio, x = _sample(params, key, n=int(n), z=latents, labels=labels)

@@ -194,13 +194,15 @@ class TrainResult:
 
 
 def load_data(cfg: config_lib.Config):
-    if get_model(cfg.model_name).dataset == "notes":
+    """The training set: pitched notes for pitch-conditioned models, else audio clips."""
+    pitch_range = get_model(cfg.model_name).pitch_range
+    if pitch_range is not None:
         from gan_jax import notes
-        m = cfg.model
+        low, high = pitch_range(cfg.model)
         return notes.load_notes(
-            cfg.data.path or None, sample_rate=cfg.data.sample_rate, slice_len=m.slice_len,
-            pitch_min=m.pitch_min, pitch_max=m.pitch_max, normalize=cfg.data.normalize,
-            n_per_pitch=cfg.data.embedded_per_class, seed=cfg.seed)
+            cfg.data.path or None, sample_rate=cfg.data.sample_rate,
+            slice_len=cfg.model.slice_len, pitch_min=low, pitch_max=high,
+            normalize=cfg.data.normalize, n_per_pitch=cfg.data.embedded_per_class, seed=cfg.seed)
     from gan_jax import data
     return data.load_dataset(
         cfg.data.path or None, sample_rate=cfg.data.sample_rate,
@@ -298,7 +300,7 @@ def _loop(cfg, workdir, mesh, dataset, ckpts, state, start, stats, progress, lea
                              f"earlier checkpoints are intact ({kept}). Free some space and run "
                              "the same command to resume.") from None
 
-    spectrogram = get_model(cfg.model_name).representation == "spectrogram"
+    spectrogram = get_model(cfg.model_name).spectrogram
 
     def write_samples(step, state):
         gen = sampling.make_generator(cfg, generator_item(cfg, state), stats, step)

@@ -58,8 +58,7 @@ class ModelDef(NamedTuple):
     encode: Callable = _identity           # (model config, audio [B, T, C], stats) -> D input
     decode: Callable = _identity           # (model config, G output, stats) -> audio [B, T, C]
     compute_stats: Callable = _no_stats    # (model config, AudioDataset) -> dict of arrays
-    representation: str = "waveform"       # what G outputs: "waveform" | "spectrogram"
-    dataset: str = "audio"                 # "audio" (data.load_dataset) | "notes" (notes.load_notes)
+    spectrogram: bool = False              # G outputs a spectrogram (decoded to audio), not audio
     # Conditioning: G takes a one-hot label after z; D returns (logits, class logits).
     num_classes: Callable = _no_classes    # (model config) -> classes; 0 = unconditional
     sample_labels: Callable = _no_labels   # (model config, key, n, stats) -> fake labels [n]
@@ -69,7 +68,7 @@ class ModelDef(NamedTuple):
     blend_real: Callable = _no_blend       # (model config, x, stage, alpha) -> x as G emits it
     gp_scale: Callable = _no_gp_scale      # (model config) -> per-channel d(D input)/d(GP input)
     # Pitch-conditioned models: (model config) -> (lowest, highest MIDI pitch); labels are
-    # pitch - lowest. None for models without pitch.
+    # pitch - lowest, and they train on pitched notes (notes.load_notes). None: no pitch.
     pitch_range: Callable | None = None
 
 
@@ -80,11 +79,11 @@ MODELS = {
     "specgan": ModelDef("specgan", specgan.SpecGANConfig, wavegan.Generator,
                         wavegan.Discriminator, specgan.sample_latent, encode=specgan.encode,
                         decode=specgan.decode, compute_stats=specgan.compute_stats,
-                        representation="spectrogram"),
+                        spectrogram=True),
     "gansynth": ModelDef("gansynth", gansynth.GANSynthConfig, gansynth.Generator,
                          gansynth.Discriminator, gansynth.sample_latent, encode=gansynth.encode,
                          decode=gansynth.decode, compute_stats=gansynth.compute_stats,
-                         representation="spectrogram", dataset="notes",
+                         spectrogram=True,
                          num_classes=lambda cfg: cfg.num_pitches,
                          sample_labels=gansynth.sample_labels,
                          schedule=lambda cfg, images: gansynth.stage_and_alpha(images, cfg),
