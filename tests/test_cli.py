@@ -321,7 +321,11 @@ def test_divergence_stops_at_once_and_keeps_the_last_good_checkpoint(project):
     assert steps(workdir) == [2, 4]
     assert '"path": "' + str(clips) + '"' in (workdir / "config.json").read_text()
 
-    code, out = run(project, "sample.py", "--workdir", "runs/diverged", "--n", "2")
+    # Sampled through a symlink to the run, as a user's "latest" link would be.
+    link = project / "latest run"
+    link.unlink(missing_ok=True)
+    link.symlink_to(workdir)
+    code, out = run(project, "sample.py", "--workdir", "latest run", "--n", "2")
     assert code == 0, out
     audio, _ = sf.read(workdir / "samples" / "sample_0000.wav", dtype="float32")
     assert np.isfinite(audio).all() and np.abs(audio).max() > 0
