@@ -49,16 +49,10 @@ def main(argv=None) -> int:
     g.add_argument("--out-of-range", choices=("skip", "transpose"), default="skip",
                    help="--midi: drop notes outside the model's pitch range or move them by octaves")
     args = p.parse_args(argv)
-    from gan_jax.signals import StopRequest
+    from gan_jax.signals import run_stopping_cleanly
 
-    with StopRequest() as stop:   # Ctrl-C: a clean stop; every file written is complete
-        try:
-            return run(args, stop)
-        except BaseException:
-            if stop.signal is None:
-                raise
-            print("interrupted", file=sys.stderr)
-            return 130
+    # Ctrl-C: a clean stop; every file written is complete.
+    return run_stopping_cleanly(lambda stop: run(args, stop), "interrupted")
 
 
 def run(args, stop) -> int:
@@ -79,12 +73,14 @@ def run(args, stop) -> int:
             if args.n < 1 or args.batch < 1:
                 raise ValueError("--n and --batch must be >= 1")
             if args.midi and (args.pitch or args.interpolate):
-                raise ValueError("--midi takes its pitches from the file; drop --pitch/--interpolate")
+                raise ValueError("--midi takes its pitches from the file; "
+                                 "drop --pitch/--interpolate")
             pitches = parse_pitches(args.pitch) if args.pitch else None
             workdir = files.user_path(args.workdir)
             if args.midi:
                 notes = midi.parse_midi(args.midi)
-                out = files.user_path(args.out) if args.out else workdir / f"{Path(args.midi).stem}.wav"
+                default = workdir / f"{Path(args.midi).stem}.wav"
+                out = files.user_path(args.out) if args.out else default
                 names = [out]
             else:
                 out = files.user_path(args.out) if args.out else workdir / "samples"
@@ -94,8 +90,8 @@ def run(args, stop) -> int:
                          for i in range(count) for q in (pitches or [None])]
             clash = [f for f in names if f.exists()]
             if clash and not args.force:
-                raise FileExistsError(f"{clash[0]} exists ({len(clash)} files would be overwritten); "
-                                      "pass --force or choose another --out")
+                raise FileExistsError(f"{clash[0]} exists ({len(clash)} files would be "
+                                      "overwritten); pass --force or choose another --out")
             params, cfg = load(workdir, step=args.step)
             files.writable_dir(names[0].parent, "output folder")   # before the work, not after
             if args.midi:

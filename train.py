@@ -41,19 +41,12 @@ def parse(argv):
 
 def main(argv=None) -> int:
     args, overrides = parse(sys.argv[1:] if argv is None else argv)
-    from gan_jax.signals import StopRequest
+    from gan_jax.signals import run_stopping_cleanly
 
     # From here, Ctrl-C/SIGTERM stop cleanly: during start-up and data loading at once, once
     # training after the current step with a checkpoint; a repeated delivery is one request.
-    with StopRequest() as stop:
-        try:
-            return run(args, overrides, stop)
-        except BaseException:
-            if stop.signal is None:
-                raise
-            # KeyboardInterrupt, or what an import or a library made of it
-            print("interrupted before training started: nothing to save", file=sys.stderr)
-            return 130
+    return run_stopping_cleanly(lambda stop: run(args, overrides, stop),
+                                "interrupted before training started: nothing to save")
 
 
 def run(args, overrides, stop) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 
@@ -108,6 +109,20 @@ class StopRequest:
         self._reader.join(timeout=1.0)
         os.close(read_fd)
         self._pipe = None
+
+
+def run_stopping_cleanly(fn, message: str) -> int:
+    """A CLI's body: `fn(stop)` inside a StopRequest. An exception that follows a stop request
+    (KeyboardInterrupt, or what an import or a library made of it) prints `message` and
+    gives exit code 130 instead of a traceback."""
+    with StopRequest() as stop:
+        try:
+            return fn(stop)
+        except BaseException:
+            if stop.signal is None:
+                raise
+            print(message, file=sys.stderr)
+            return 130
 
 
 def _exit_now() -> None:

@@ -26,8 +26,8 @@ from tqdm.auto import tqdm
 
 from gan_jax import checkpoint, files, losses, sampling, writers
 from gan_jax import config as config_lib
-from gan_jax.models import get_model
 from gan_jax import step as step_lib
+from gan_jax.models import get_model
 from gan_jax.signals import StopRequest
 from gan_jax.state import (GANState, generator_item, init_state, make_optimizer, progress_at,
                            reset_optimizers, stats_from_json, stats_to_json)
@@ -44,7 +44,7 @@ class TrainError(RuntimeError):
 
 
 # ---------------------------------------------------------------------------------------------
-# Optimiser, networks and state
+# Config checks
 
 def validate(cfg: config_lib.Config) -> None:
     """Raises ConfigError for settings no run could use (checked before any work is done)."""
@@ -146,8 +146,7 @@ def _write_config(workdir: Path, cfg, changed: list[str]) -> None:
         backup = workdir / f"config.{time.strftime('%Y%m%d-%H%M%S')}.json"
         path.replace(backup)
         log.warning("config changed (%s); previous config kept as %s", ", ".join(changed), backup)
-    workdir.mkdir(parents=True, exist_ok=True)
-    config_lib.save_json(cfg, path)
+    config_lib.save_json(cfg, path)   # the folder exists: _prepare checked it is writable
 
 
 def _get(cfg, dotted: str):
@@ -227,25 +226,28 @@ def train(cfg: config_lib.Config, workdir, *, allow_config_change: bool = False,
         lead = jax.process_index() == 0
         with checkpoint.Checkpoints(workdir / "checkpoints", keep=cfg.train.keep) as ckpts:
             with stop.interruptible():
-                start = ckpts.latest_step()
-                if start is not None:
-                    # The dataset statistics come from the checkpoint, never recomputed on resume.
-                    try:
-                        state, meta = ckpts.restore(start, abstract_state(cfg, mesh))
-                    except ValueError as e:
-                        why = f" ({', '.join(changed)} changed)" if changed else ""
-                        raise TrainError(f"{workdir}/checkpoints/{start} does not fit this "
-                                         f"config{why}: {e}") from None
-                    stats = stats_from_json(meta.get("stats"))
-                    log.info("resumed %s at step %d", workdir, start)
-                else:
-                    start = 0
-                    stats = get_model(cfg.model_name).compute_stats(cfg.model, dataset)
-                    state = create_state(cfg, mesh)
+                state, start, stats = _resume_or_init(cfg, workdir, mesh, ckpts, changed, dataset)
                 if lead:
                     _write_config(workdir, cfg, changed)
             return _loop(cfg, workdir, mesh, dataset, ckpts, state, start, stats, progress, lead,
                          stop)
+
+
+def _resume_or_init(cfg, workdir, mesh, ckpts, changed, dataset):
+    """(state, step, dataset statistics) from the latest checkpoint, or fresh at step 0.
+    On resume the statistics come from the checkpoint, never recomputed."""
+    start = ckpts.latest_step()
+    if start is None:
+        stats = get_model(cfg.model_name).compute_stats(cfg.model, dataset)
+        return create_state(cfg, mesh), 0, stats
+    try:
+        state, meta = ckpts.restore(start, abstract_state(cfg, mesh))
+    except ValueError as e:
+        why = f" ({', '.join(changed)} changed)" if changed else ""
+        raise TrainError(f"{workdir}/checkpoints/{start} does not fit this config{why}: "
+                         f"{e}") from None
+    log.info("resumed %s at step %d", workdir, start)
+    return state, start, stats_from_json(meta.get("stats"))
 
 
 def _prepare(cfg, workdir, allow_config_change, devices):
@@ -294,11 +296,9 @@ def _loop(cfg, workdir, mesh, dataset, ckpts, state, start, stats, progress, lea
         try:
             ckpts.save(step, state, generator_item(cfg, state), meta)
         except checkpoint.SaveError as e:
-            latest = ckpts.latest_step()
-            kept = f"step {latest} is the latest" if latest is not None else "none was saved yet"
             raise TrainError(f"{ckpts.directory}: cannot save checkpoint {step} ({e}); the "
-                             f"earlier checkpoints are intact ({kept}). Free some space and run "
-                             "the same command to resume.") from None
+                             f"earlier checkpoints are intact ({_latest(saved)}). Free some space "
+                             "and run the same command to resume.") from None
 
     spectrogram = get_model(cfg.model_name).spectrogram
 
@@ -339,10 +339,11 @@ def _loop(cfg, workdir, mesh, dataset, ckpts, state, start, stats, progress, lea
             pending = (step, metrics)
             bar.update(1)
             checkpoint_now = step % tc.ckpt_every == 0 or step == tc.steps
-            if checkpoint_now or (lead and step % tc.sample_every == 0):
+            sample_now = lead and step % tc.sample_every == 0
+            if checkpoint_now or sample_now:
                 # Checked before the state is used: a diverged state is never saved.
                 last, pending = report(*pending, saved), None
-            if lead and step % tc.sample_every == 0:
+            if sample_now:
                 write_samples(step, state)
             if checkpoint_now:
                 save(step, state)
@@ -366,10 +367,14 @@ def _host_metrics(step, metrics, saved: int) -> dict:
                  key=lambda k: (k not in ("d_loss", "g_loss"), k))   # the losses first
     if bad:
         also = f" (and {len(bad) - 1} other metrics)" if len(bad) > 1 else ""
-        kept = f"checkpoint {saved} is the latest" if saved else "no checkpoint was saved"
         raise TrainError(f"step {step}: {bad[0]} is {out[bad[0]]}{also} -- training diverged; "
-                         f"{kept} (try a lower train.lr)")
+                         f"{_latest(saved)} (try a lower train.lr)")
     return out
+
+
+def _latest(saved: int) -> str:
+    """The checkpoint left to resume from, for error messages (`saved`: its step; 0: none)."""
+    return f"checkpoint {saved} is the latest" if saved else "no checkpoint was saved yet"
 
 
 def _report(writer, bar, tc, clock, step, metrics, saved) -> dict:

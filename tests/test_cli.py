@@ -107,6 +107,15 @@ def wait_for(proc, condition, what, timeout=240):
         time.sleep(0.002)
 
 
+def stopped_at(out) -> int:
+    """The step of train.py's "stopped at step N; ..." line."""
+    return int(out.split("stopped at step ")[1].split(";")[0])
+
+
+def error_lines(out) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith("error:")]
+
+
 def assert_clean(out):
     assert "Traceback" not in out and "Exception" not in out, out
 
@@ -137,7 +146,7 @@ def test_readme_train_ctrl_c_resume_sample(project, model):
     assert out.count("saving a checkpoint") == 1, out
     if model == "gansynth":   # a new stage: compiled once, logged once
         assert out.count("stage 1") == 1 and "step 2: stage 1" in out, out
-    stopped = int(out.split("stopped at step ")[1].split(";")[0])
+    stopped = stopped_at(out)
     assert steps(workdir)[-1] == stopped >= 2          # the interrupted step was checkpointed
     assert not list((workdir / "checkpoints").glob("*tmp*"))   # nothing half-written
 
@@ -240,7 +249,7 @@ def test_ctrl_c_during_start_up_and_compilation(project):
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out
     assert_clean(out)
-    stopped = int(out.split("stopped at step ")[1].split(";")[0])
+    stopped = stopped_at(out)
     assert stopped >= 1 and steps(workdir)[-1] == stopped
     assert out.count("saving a checkpoint") == (stopped % 2)   # TINY saves even steps itself
 
@@ -314,7 +323,7 @@ def test_divergence_stops_at_once_and_keeps_the_last_good_checkpoint(project):
                     "runs/diverged", *TINY, "train.debug_nan_at_step=5", "--steps", "10")
     assert code == 2, out
     assert_clean(out)
-    errors = [line for line in out.splitlines() if line.startswith("error:")]
+    errors = error_lines(out)
     assert len(errors) == 1 and errors[0].startswith("error: step 5: d_loss is nan (and "), out
     assert "checkpoint 4 is the latest" in errors[0]
     workdir = project / "runs" / "diverged"
@@ -380,10 +389,11 @@ def test_disk_full_during_a_save_keeps_the_earlier_checkpoints(project, small_di
     assert proc.returncode == 2, out
     assert_clean(out)
     # Found full before the write (the usual case) or during it: one line either way.
-    errors = [line for line in out.splitlines() if line.startswith("error:")]
+    errors = error_lines(out)
     assert len(errors) == 1 and "cannot save checkpoint" in errors[0], out
     assert any(why in errors[0] for why in ("no space left", "No space left")), out
-    assert f"the earlier checkpoints are intact (step {steps(workdir)[-1]} is the latest)" in out
+    assert f"the earlier checkpoints are intact (checkpoint {steps(workdir)[-1]} is the latest)" \
+        in out
     (small_disk / "filler").unlink()
     kept = steps(workdir)
     assert kept and not list((workdir / "checkpoints").glob("*tmp*"))
