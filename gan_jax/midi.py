@@ -1,12 +1,13 @@
 """MIDI in, audio out: read a Standard MIDI File and render it note by note with GANSynth.
 
-Pure Python and numpy (no mido / pretty_midi / note_seq, no JAX), so the pieces can be
-tested on their own and the generator call stays with the caller, who batches it:
+Only numpy and `mido`, which parses the file (no pretty_midi / note_seq, no JAX), so the
+pieces can be tested on their own and the generator call stays with the caller, who batches it:
 
     notes = fit_pitches(parse_midi("song.mid"), low=24, high=84, mode="skip")
     total = max(n.end for n in notes)
     times = instrument_times(total, secs_per_instrument=6.0)
-    z = note_latents([n.start for n in notes], times, rng.standard_normal((len(times), 256)))
+    z = note_latents([n.start for n in notes], times, rng.standard_normal((len(times), 256)),
+                     sampling.slerp)
     audio = <GANSynth(z, pitches)>                        # (N, 64000) at 16 kHz, batched
     clip = render(notes, audio, 16000)                    # float32 mono, peak 0.5
 
@@ -16,8 +17,9 @@ This follows magenta's `gansynth/lib/generate_util.py` (`load_midi`, `get_random
 - Pitch range: the reference keeps pitches 36-84 and silently drops the rest, although
   the released checkpoints cover 24-84. `fit_pitches` defaults to 24-84, warns once about
   what falls outside, and can transpose by octaves instead of dropping.
-- `slerp` clips the cosine before `arccos` and falls back to linear interpolation for
-  (near-)parallel vectors; the reference returns NaN for `slerp(z, z, t)`.
+- `sampling.slerp`, which `note_latents` is given, clips the cosine before `arccos` and falls
+  back to linear interpolation for (near-)parallel vectors; the reference returns NaN for
+  `slerp(z, z, t)`.
 - Fewer than two instruments (`int(total / secs) < 2`) crash the reference; here one
   instrument is used for the whole piece. Onsets outside the instrument times are clamped
   to the first / last instrument instead of extrapolated.
@@ -42,12 +44,13 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import heapq
+import io
 import math
 import warnings
 from collections import defaultdict, deque
 from collections.abc import Sequence
-from pathlib import Path
 
+import mido
 import numpy as np
 
 from gan_jax import files
@@ -55,7 +58,6 @@ from gan_jax import files
 __all__ = [
     "MidiError",
     "Note",
-    "encode_midi",
     "envelope",
     "fit_pitches",
     "instrument_times",
@@ -63,8 +65,6 @@ __all__ = [
     "parse_midi",
     "parse_midi_bytes",
     "render",
-    "slerp",
-    "write_midi",
 ]
 
 DRUM_CHANNEL = 9                 # MIDI channel 10, counted from 0
@@ -98,45 +98,6 @@ def _sort_key(note: Note):
 # --------------------------------------------------------------------------- reading
 
 
-class _Truncated(Exception):
-    """Raised by `_Reader` when the data ends early; turned into a MidiError with the name."""
-
-
-class _Reader:
-    """A cursor over bytes that reads big-endian integers and variable-length quantities."""
-
-    def __init__(self, data: bytes, pos: int = 0, end: int | None = None):
-        self.data = data
-        self.pos = pos
-        self.end = len(data) if end is None else min(end, len(data))
-
-    def at_end(self) -> bool:
-        return self.pos >= self.end
-
-    def take(self, n: int) -> bytes:
-        if self.pos + n > self.end:
-            raise _Truncated(f"needed {n} bytes at offset {self.pos}, only {self.end - self.pos} left")
-        out = self.data[self.pos:self.pos + n]
-        self.pos += n
-        return out
-
-    def u8(self) -> int:
-        return self.take(1)[0]
-
-    def uint(self, n: int) -> int:
-        return int.from_bytes(self.take(n), "big")
-
-    def vlq(self) -> int:
-        """A variable-length quantity: 7 bits a byte, high bit set on all but the last; at most 4 bytes."""
-        value = 0
-        for _ in range(4):
-            byte = self.u8()
-            value = (value << 7) | (byte & 0x7F)
-            if not byte & 0x80:
-                return value
-        raise MidiError(f"variable-length quantity longer than 4 bytes at offset {self.pos - 4}")
-
-
 @dataclasses.dataclass
 class _Event:
     """A channel event or tempo change, with its absolute tick; `order` keeps file order."""
@@ -149,65 +110,25 @@ class _Event:
     b: int = 0                    # velocity
 
 
-_DATA_BYTES = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
+def _track_events(track: mido.MidiTrack, index: int) -> tuple[list[_Event], int]:
+    """The events of one track that matter here, at absolute ticks, and the tick where it ends.
 
-
-def _channel_event(status: int, data: bytes, tick: int, order) -> _Event | None:
-    """The event a channel message stands for, or None for messages that do not matter here."""
-    kind, channel = status & 0xF0, status & 0x0F
-    if kind == 0x90 and data[1] > 0:
-        return _Event(tick, order, "on", channel, data[0], data[1])
-    if kind in (0x80, 0x90):      # note-off, or note-on with velocity 0 (a note-off by convention)
-        return _Event(tick, order, "off", channel, data[0])
-    if kind == 0xC0:
-        return _Event(tick, order, "program", channel, data[0])
-    return None                   # aftertouch, controllers, pitch bend: not rendered
-
-
-def _meta_event(reader: _Reader, tick: int, order) -> tuple[_Event | None, bool]:
-    """Read a meta event after its 0xFF byte: (a tempo event or None, whether it ends the track)."""
-    meta_type = reader.u8()
-    payload = reader.take(reader.vlq())
-    if meta_type == 0x2F:
-        return None, True
-    if meta_type == 0x51:
-        if len(payload) != 3:
-            raise MidiError(f"tempo event with {len(payload)} data bytes (expected 3) at offset {reader.pos}")
-        return _Event(tick, order, "tempo", a=int.from_bytes(payload, "big")), False
-    return None, False            # time / key signature, text, markers...: not needed to render
-
-
-def _read_track(reader: _Reader, track: int) -> tuple[list[_Event], int]:
-    """The events of one MTrk chunk and the tick where it ends."""
-    events, tick, status = [], 0, None
-    while not reader.at_end():
-        tick += reader.vlq()
-        order = (track, len(events))
-        byte = reader.u8()
-        if byte == 0xFF:
-            event, done = _meta_event(reader, tick, order)
-            if event is not None:
-                events.append(event)
-            if done:
-                break
-            continue
-        if byte in (0xF0, 0xF7):  # sysex and escape: a length, then bytes to skip
-            reader.take(reader.vlq())
-            continue
-        if byte >= 0xF0:
-            raise MidiError(f"unexpected status byte 0x{byte:02X} in track {track} "
-                            f"at offset {reader.pos - 1}")
-        if byte & 0x80:
-            status = byte
-            data = reader.take(_DATA_BYTES[status & 0xF0])
-        elif status is None:
-            raise MidiError(f"data byte 0x{byte:02X} without a status (running status unset) "
-                            f"in track {track} at offset {reader.pos - 1}")
-        else:             # running status: this byte is the first data byte of a repeated status
-            data = bytes([byte]) + reader.take(_DATA_BYTES[status & 0xF0] - 1)
-        event = _channel_event(status, data, tick, order)
-        if event is not None:
-            events.append(event)
+    Aftertouch, controllers, pitch bend, sysex and meta events other than tempo are not
+    rendered; anything after an end-of-track event is ignored."""
+    events, tick = [], 0
+    for msg in track:
+        tick += msg.time
+        order = (index, len(events))
+        if msg.type == "end_of_track":
+            break
+        if msg.type == "note_on" and msg.velocity > 0:
+            events.append(_Event(tick, order, "on", msg.channel, msg.note, msg.velocity))
+        elif msg.type in ("note_on", "note_off"):   # note-on with velocity 0 is a note-off by convention
+            events.append(_Event(tick, order, "off", msg.channel, msg.note))
+        elif msg.type == "program_change":
+            events.append(_Event(tick, order, "program", msg.channel, msg.program))
+        elif msg.type == "set_tempo":
+            events.append(_Event(tick, order, "tempo", a=msg.tempo))
     return events, tick
 
 
@@ -247,44 +168,50 @@ class _Clock:
         return (self.nums[k] + (tick - self.ticks[k]) * self.rates[k]) / self.denominator
 
 
-def _unwrap_riff(data: bytes) -> bytes:
+# What mido raises for damaged data: its I/O errors, a short read, a meta event it cannot
+# decode (a short payload, an unknown SMPTE rate, an impossible key signature).
+_MIDO_ERRORS = (EOFError, OSError, ValueError, LookupError, mido.KeySignatureError)
+# mido's wording where it names its own internals -> what the user needs to hear.
+_MIDO_WORDING = {"running status without last_status": "data byte without a status (running status unset)"}
+
+
+def _riff_data(data: bytes) -> bytes:
     """The SMF inside a RIFF 'RMID' file (as saved by some Windows tools); other data unchanged."""
     if data[:4] != b"RIFF" or data[8:12] != b"RMID":
         return data
-    reader = _Reader(data, 12)
-    while not reader.at_end():
-        chunk_id, size = reader.take(4), int.from_bytes(reader.take(4), "little")
+    pos = 12
+    while pos + 8 <= len(data):
+        chunk_id, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
         if chunk_id == b"data":
-            return reader.take(size)
-        reader.take(size + (size & 1))      # RIFF chunks are padded to even lengths
+            return data[pos + 8 : pos + 8 + size]
+        pos += 8 + size + (size & 1)      # RIFF chunks are padded to even lengths
     raise MidiError("RIFF RMID file without a 'data' chunk")
 
 
-def _read_chunks(data: bytes) -> tuple[int, list[tuple[list[_Event], int]]]:
-    """(time division, [(events, end tick)] per track) of a whole format-0 or format-1 file."""
-    reader = _Reader(data)
-    if data[:4] != b"MThd":
+def _known_chunks(data: bytes) -> bytes:
+    """`data` without chunks of unknown type: the standard says to skip them, mido refuses them.
+    A chunk that runs past the end is kept, for mido to report as truncated."""
+    out, pos = [], 0
+    while pos < len(data):
+        chunk_id, end = data[pos : pos + 4], pos + 8 + int.from_bytes(data[pos + 4 : pos + 8], "big")
+        if chunk_id in (b"MThd", b"MTrk") or end > len(data):
+            out.append(data[pos:end])
+        pos = end
+    return b"".join(out)
+
+
+def _load(data: bytes) -> mido.MidiFile:
+    """The file parsed by mido, its errors turned into MidiError (one line, without the name)."""
+    data = _riff_data(data)
+    if data[:4] != b"MThd":      # before mido, which calls a non-MIDI file under 8 bytes truncated
         raise MidiError(f"not a MIDI file (starts with {data[:4]!r}, expected b'MThd')")
-    reader.take(4)
-    header_size = reader.uint(4)
-    if header_size < 6:
-        raise MidiError(f"MThd header of {header_size} bytes (expected 6)")
-    fmt, n_tracks, division = reader.uint(2), reader.uint(2), reader.uint(2)
-    reader.take(header_size - 6)  # a longer header is allowed; the extra bytes are skipped
-    if fmt not in (0, 1):
-        raise MidiError(f"MIDI format {fmt} is not supported (only formats 0 and 1)")
-    tracks = []
-    while len(tracks) < n_tracks:
-        if reader.at_end():
-            raise MidiError(f"truncated: header announces {n_tracks} tracks, found {len(tracks)}")
-        chunk_id, size = reader.take(4), reader.uint(4)
-        if reader.pos + size > len(data):
-            raise MidiError(f"truncated: chunk {chunk_id!r} at offset {reader.pos - 8} announces "
-                            f"{size} bytes, only {len(data) - reader.pos} left")
-        if chunk_id == b"MTrk":
-            tracks.append(_read_track(_Reader(data, reader.pos, reader.pos + size), len(tracks)))
-        reader.pos += size        # chunks of unknown type are skipped, as the standard asks
-    return division, tracks
+    try:
+        return mido.MidiFile(file=io.BytesIO(_known_chunks(data)))
+    except EOFError:
+        raise MidiError("truncated MIDI data (it ends inside a chunk or before the last track)") from None
+    except _MIDO_ERRORS as err:
+        text = " ".join(str(err).split()) or type(err).__name__
+        raise MidiError(_MIDO_WORDING.get(text, f"damaged MIDI data ({text})")) from None
 
 
 def _pair_notes(events: list[_Event], track_ends: list[int], clock: _Clock,
@@ -320,17 +247,21 @@ def parse_midi_bytes(data: bytes, *, include_drums: bool = False, name: str = "<
     Times are in seconds through the tempo map of all tracks (or the SMPTE rate). Note-on with
     velocity 0 counts as note-off; overlapping notes of one pitch are closed first in, first
     out; notes never closed end with their track. Channel 10 (drums) is left out unless
-    `include_drums`. Running status is honoured, and (leniently) kept across meta and sysex
-    events. Raises MidiError("<name>: <what is wrong>") for anything that is not a valid file.
+    `include_drums`. Running status is honoured across meta events (mido's rule: a sysex ends
+    it). Raises MidiError("<name>: <what is wrong>") for anything that is not a valid file.
     """
     try:
-        division, tracks = _read_chunks(_unwrap_riff(bytes(data)))
+        smf = _load(bytes(data))
+        # mido reads the header's words as signed 16-bit numbers (a SMPTE division is
+        # negative); the masks give back the raw words, which _Clock decodes.
+        fmt, division = smf.type & 0xFFFF, smf.ticks_per_beat & 0xFFFF
+        if fmt not in (0, 1):
+            raise MidiError(f"MIDI format {fmt} is not supported (only formats 0 and 1)")
+        tracks = [_track_events(track, index) for index, track in enumerate(smf.tracks)]
         events = list(heapq.merge(*(track_events for track_events, _ in tracks),
                                   key=lambda e: (e.tick, e.order)))
         clock = _Clock(division, [e for e in events if e.kind == "tempo"])
         return _pair_notes(events, [end for _, end in tracks], clock, include_drums)
-    except _Truncated as err:
-        raise MidiError(f"{name}: truncated MIDI data ({err})") from None
     except MidiError as err:
         raise MidiError(f"{name}: {err}") from None
 
@@ -342,75 +273,6 @@ def parse_midi(path, *, include_drums: bool = False) -> list[Note]:
     except OSError as err:
         raise MidiError(f"{path}: cannot read MIDI file ({err.strerror or err})") from None
     return parse_midi_bytes(data, include_drums=include_drums, name=str(path))
-
-
-# --------------------------------------------------------------------------- writing
-
-
-def _vlq(value: int) -> bytes:
-    out = [value & 0x7F]
-    value >>= 7
-    while value:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    return bytes(reversed(out))
-
-
-def _check_note(note: Note) -> None:
-    """Refuse what a MIDI file cannot hold rather than write a file that reads back differently."""
-    if not (0 <= note.pitch <= 127 and 0 <= note.channel <= 15):
-        raise ValueError(f"pitch {note.pitch} / channel {note.channel} out of MIDI range in {note}")
-    if not 1 <= note.velocity <= 127:  # velocity 0 would be read back as a note-off
-        raise ValueError(f"velocity must be 1..127, got {note.velocity} in {note}")
-    if note.program is not None and not 0 <= note.program <= 127:
-        raise ValueError(f"program must be None or 0..127 in {note}")
-    if not 0 <= note.start <= note.end:
-        raise ValueError(f"need 0 <= start <= end in {note}")
-
-
-def _note_messages(notes: Sequence[Note], ticks_per_second: float) -> list[tuple]:
-    """(tick, rank, order, message bytes) for every note: at one tick, the ends of earlier notes
-    come first, then program changes and note-ons, then the ends of zero-length notes, so that
-    first-in-first-out pairing reads every note back."""
-    messages = []
-    for order, note in enumerate(sorted(notes, key=_sort_key)):
-        _check_note(note)
-        on, off = round(note.start * ticks_per_second), round(note.end * ticks_per_second)
-        if note.program is not None:
-            messages.append((on, 1, order, bytes([0xC0 | note.channel, note.program])))
-        messages.append((on, 1, order, bytes([0x90 | note.channel, note.pitch, note.velocity])))
-        messages.append((off, 0 if off > on else 2, order, bytes([0x80 | note.channel, note.pitch, 0])))
-    return sorted(messages, key=lambda m: m[:3])
-
-
-def encode_midi(notes: Sequence[Note], tempo_bpm: float = 120, ticks_per_beat: int = 480) -> bytes:
-    """A format-0 Standard MIDI File (one track, one tempo) holding `notes`.
-
-    Times are rounded to the nearest tick; a program change precedes every note that has a
-    program. Two things MIDI cannot hold do not read back as written: nested notes of one
-    pitch on one channel come back paired first in, first out, and a note with program None
-    on a channel that earlier had a program change reads back with that program.
-    """
-    if not 1 <= ticks_per_beat <= 0x7FFF:
-        raise ValueError(f"ticks_per_beat must be 1..32767, got {ticks_per_beat}")
-    tempo_us = round(60_000_000 / tempo_bpm)
-    if not 1 <= tempo_us < 1 << 24:
-        raise ValueError(f"tempo_bpm {tempo_bpm} out of the range a MIDI tempo event can hold")
-    ticks_per_second = ticks_per_beat * 1_000_000 / tempo_us
-    track, last = bytearray(b"\x00\xFF\x51\x03" + tempo_us.to_bytes(3, "big")), 0
-    for tick, _, _, message in _note_messages(notes, ticks_per_second):
-        track += _vlq(tick - last) + message
-        last = tick
-    track += b"\x00\xFF\x2F\x00"
-    header = b"MThd" + (6).to_bytes(4, "big") + bytes([0, 0, 0, 1]) + ticks_per_beat.to_bytes(2, "big")
-    return header + b"MTrk" + len(track).to_bytes(4, "big") + bytes(track)
-
-
-def write_midi(path, notes: Sequence[Note], tempo_bpm: float = 120, ticks_per_beat: int = 480) -> Path:
-    """Write `notes` to `path` as a format-0 MIDI file (see `encode_midi`); returns the path."""
-    path = Path(path)
-    path.write_bytes(encode_midi(notes, tempo_bpm, ticks_per_beat))
-    return path
 
 
 # --------------------------------------------------------------------------- pitch range
@@ -472,49 +334,15 @@ def instrument_times(total_time: float, secs_per_instrument: float) -> np.ndarra
     return np.linspace(-1e-4, total_time, n)
 
 
-def slerp(z0, z1, t: float) -> np.ndarray:
-    """Spherical linear interpolation from z0 (t=0) to z1 (t=1), the reference's formula.
-
-    Unit vectors stay unit. (Near-)parallel vectors, where sin(angle) -> 0, fall back to the
-    formula's limit, linear interpolation; exactly opposite vectors turn through a fixed
-    orthogonal direction (any great circle joins them); zero vectors interpolate linearly.
-    """
-    z0, z1 = np.asarray(z0), np.asarray(z1)
-    dtype = np.result_type(z0, z1, np.float32)
-    a, b = z0.astype(np.float64).ravel(), z1.astype(np.float64).ravel()
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    if na == 0 or nb == 0:
-        return ((1 - t) * z0 + t * z1).astype(dtype)
-    cos = np.clip(np.dot(a / na, b / nb), -1.0, 1.0)
-    omega = np.arccos(cos)
-    sin = np.sin(omega)
-    if sin < 1e-6 and cos > 0:
-        out = (1 - t) * a + t * b
-    elif sin < 1e-6:
-        out = _slerp_opposite(a, na, nb, t)
-    else:
-        out = np.sin((1 - t) * omega) / sin * a + np.sin(t * omega) / sin * b
-    return out.reshape(z0.shape).astype(dtype)
-
-
-def _slerp_opposite(a: np.ndarray, na: float, nb: float, t: float) -> np.ndarray:
-    """Half a great circle from a to -a*(nb/na) through the axis least aligned with a."""
-    u = a / na
-    axis = np.zeros_like(u)
-    axis[np.argmin(np.abs(u))] = 1.0
-    q = axis - np.dot(axis, u) * u
-    q /= np.linalg.norm(q)
-    norm = (1 - t) * na + t * nb
-    return norm * (np.cos(np.pi * t) * u + np.sin(np.pi * t) * q)
-
-
-def note_latents(onsets, times, z_instruments) -> np.ndarray:
-    """Each onset's latent vector, slerped between the two instruments whose times bracket it.
+def note_latents(onsets, times, z_instruments, interpolate) -> np.ndarray:
+    """Each onset's latent vector, interpolated between the two instruments whose times bracket it.
 
     As the reference `get_z_notes` (with its out-of-bounds fix): an onset in
-    (times[k], times[k+1]] gets slerp(z[k], z[k+1], fraction). Onsets before the first or
-    after the last instrument get that instrument (the reference extrapolated past the last);
-    a single instrument is given to every note. Returns (len(onsets), *z.shape[1:]).
+    (times[k], times[k+1]] gets interpolate(z[k], z[k+1], fraction); the reference's
+    interpolation is `gan_jax.sampling.slerp`, passed in because sampling imports this module
+    (and this one stays free of JAX). Onsets before the first or after the last instrument get
+    that instrument (the reference extrapolated past the last); a single instrument is given
+    to every note. Returns (len(onsets), *z.shape[1:]).
     """
     onsets = np.asarray(onsets, dtype=np.float64).ravel()
     times = np.asarray(times, dtype=np.float64).ravel()
@@ -531,7 +359,7 @@ def note_latents(onsets, times, z_instruments) -> np.ndarray:
             continue
         k = int(np.clip(np.searchsorted(times, t, side="left") - 1, 0, len(times) - 2))
         fraction = float(np.clip((t - times[k]) / (times[k + 1] - times[k]), 0.0, 1.0))
-        out[i] = slerp(z_instruments[k], z_instruments[k + 1], fraction)
+        out[i] = interpolate(z_instruments[k], z_instruments[k + 1], fraction)
     return out
 
 

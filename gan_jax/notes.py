@@ -1,6 +1,6 @@
 """Pitched-note datasets for GANSynth: NSynth folders, users' own notes, an embedded set.
 
-Every loader returns a `gan_jax.data.AudioDataset` of mono float32 notes of exactly
+Every loader returns a `gan_jax.dataset.AudioDataset` of mono float32 notes of exactly
 ``slice_len`` samples (``slicing="first"``), labelled with the pitch class
 ``pitch - pitch_min`` (int32) and with ``label_names`` = the MIDI pitches
 ``str(pitch_min) .. str(pitch_max)`` (all classes, present or not), which is the
@@ -11,10 +11,8 @@ conditioning GANSynth uses (reference: 61 classes, MIDI 24..84).
   instruments, MIDI 24..84). NSynth audio is used as stored, never resampled.
 * `load_note_folder(path)` reads any folder of audio files whose pitches come from
   the file names or from a ``file,pitch`` CSV; audio is resampled as needed.
-* `embedded_notes()` generates pitched notes with numpy, so GANSynth can be trained
-  and smoke-tested without any data (see `EMBEDDED_NOTES_DESCRIPTION`).
-* `load_notes(path)` picks one of the three; `pitch_histogram` counts notes per class
-  (GANSynth draws the pitches of fake notes from the training histogram).
+* `load_notes(path)` picks one of the two, or the embedded note set
+  (`gan_jax.synth.embedded_notes`) when no path is given.
 
 Notes are fitted to ``slice_len`` with `crop_or_pad`, the current GANSynth pipeline's
 ``crop_or_pad(64000)``: a short note is zero-padded on both sides (centred, the odd
@@ -22,16 +20,16 @@ extra sample on the left), a long note keeps its first ``slice_len`` samples.
 
 Logging goes to the ``gan_jax.notes`` logger: one INFO line for notes excluded by the
 filters, one WARNING naming examples for notes that had to be skipped. Errors are
-`gan_jax.data.DataError` (a ``ValueError``) with a one-line message naming the file or
+`gan_jax.dataset.DataError` (a ``ValueError``) with a one-line message naming the file or
 entry.
 """
+
 
 from __future__ import annotations
 
 import csv
 import json
 import logging
-import math
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -39,17 +37,18 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from gan_jax import files
-from gan_jax.data import (
+from gan_jax.data import find_audio_files, fit_length, load_audio, peak_normalize
+from gan_jax.dataset import (
     AudioDataset,
     DataError,
-    _check_common,
-    _progress,
-    _summarise,
-    find_audio_files,
-    fit_length,
-    load_audio,
-    peak_normalize,
+    check_pitch_range,
+    check_sizes,
+    pitched_dataset,
+    progress,
+    report_skipped,
+    summarise,
 )
+from gan_jax.synth import embedded_notes
 
 logger = logging.getLogger(__name__)
 
@@ -58,42 +57,14 @@ NSYNTH_SOURCES = ("acoustic", "electronic", "synthetic")  # index = instrument_s
 PITCH_CSV_NAME = "pitches.csv"
 NOTE_NAMES = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
 
-EMBEDDED_INSTRUMENTS = ("pluck", "bowed", "mallet", "reed")
-
-EMBEDDED_NOTES_DESCRIPTION = """\
-The embedded note set is generated on the fly with numpy (no files; the same notes for
-the same seed): n_per_pitch notes for every MIDI pitch in pitch_min..pitch_max
-(default 4 x 61 = 244 notes of 4 s at 16 kHz), label = pitch - pitch_min. Each pitch
-cycles through 4 instruments:
-  pluck  - plucked string: harmonics shaped by the pluck position, upper ones decay faster
-  bowed  - bowed string: bright sawtooth-like tone, slow attack, delayed 4.5-6.5 Hz vibrato
-  mallet - struck bar: inharmonic partials (free bar 1 : 2.76 : 5.40 : 8.93 or tuned
-           bar 1 : 4 : 10), decaying, half of them with vibraphone tremolo
-  reed   - reed/square-ish tone: odd harmonics plus a little of the even ones
-Like NSynth, a note is held for 3/4 of the clip (3 s of 4 s), then released; every
-note has random timbre, envelope, +-3 cent detune and loudness (peak 0.3-0.9), and all
-partials stay below 0.45 x the sample rate. A smoke-test and demo set, not a benchmark."""
-
 # File-name pitch patterns, tried on the name without its extension (see load_note_folder).
 _NSYNTH_SUFFIX = re.compile(r"-(\d{3})-(\d{3})$")
 _TOKEN_SPLIT = re.compile(r"[\s_.,()\[\]{}-]+")
 _NOTE_TOKEN = re.compile(r"^([A-Ga-g])([#b\u266f\u266d]?)([0-9])$")
 _MIDI_TOKEN = re.compile(r"^[0-9]{1,3}$")
 
-_WARN_EXAMPLES = 3  # names shown in a "skipped" warning
-_TABLE_SIZE = 2048  # wavetable length for the harmonic instruments of embedded_notes
-_CHUNK_ROWS = 16  # notes rendered together: large enough to vectorise, small enough for the cache
-_PARAMS = 16  # uniform parameters drawn per embedded note
-_MAX_HARMONICS = 512  # keeps >= 4 table samples per period of the highest harmonic
-_MASK64 = (1 << 64) - 1
-
 
 # --------------------------------------------------------------------------- shared
-
-
-def midi_to_hz(pitch) -> np.ndarray:
-    """Equal-tempered frequency of a MIDI pitch: 440 * 2 ** ((pitch - 69) / 12)."""
-    return 440.0 * 2.0 ** ((np.asarray(pitch, dtype=np.float64) - 69.0) / 12.0)
 
 
 def crop_or_pad(audio: np.ndarray, length: int) -> np.ndarray:
@@ -112,59 +83,10 @@ def crop_or_pad(audio: np.ndarray, length: int) -> np.ndarray:
     return fit_length(audio, int(length)) if audio.ndim == 2 else audio[: int(length)].copy()
 
 
-def pitch_histogram(dataset: AudioDataset, num_classes: int) -> np.ndarray:
-    """Number of notes per pitch class, int64 [num_classes] (unlabelled -1 notes are not counted)."""
-    labels = np.asarray(dataset.labels).reshape(-1)
-    labels = labels[labels >= 0]
-    if labels.size and labels.max() >= num_classes:
-        raise DataError(
-            f"dataset from {dataset.source} has pitch class {int(labels.max())}, "
-            f"but num_classes={num_classes}"
-        )
-    return np.bincount(labels, minlength=int(num_classes)).astype(np.int64)
-
-
-def pitch_label_names(pitch_min: int, pitch_max: int) -> tuple[str, ...]:
-    """("24", ..., "84"): one MIDI pitch string per class, label = pitch - pitch_min."""
-    return tuple(str(p) for p in range(pitch_min, pitch_max + 1))
-
-
-def _check_pitch_range(pitch_min, pitch_max) -> tuple[int, int]:
-    for name, value in (("pitch_min", pitch_min), ("pitch_max", pitch_max)):
-        if isinstance(value, bool) or int(value) != value or not 0 <= value <= 127:
-            raise DataError(f"{name} must be a MIDI pitch (integer 0-127), got {value!r}")
-    if pitch_min > pitch_max:
-        raise DataError(f"pitch_min={pitch_min} is above pitch_max={pitch_max}")
-    return int(pitch_min), int(pitch_max)
-
-
 def _finish_clip(audio: np.ndarray, slice_len: int, normalize: bool) -> np.ndarray:
     clip = crop_or_pad(audio, slice_len)
     # Normalise after cropping, so that the peak of what is trained on is 1.
     return peak_normalize(clip) if normalize else clip
-
-
-def _warn_skipped(root: str, skipped: list[tuple[str, str]], total: int, what: str) -> None:
-    if not skipped:
-        return
-    shown = "; ".join(f"{name}: {reason}" for name, reason in skipped[:_WARN_EXAMPLES])
-    more = f"; and {len(skipped) - _WARN_EXAMPLES} more" if len(skipped) > _WARN_EXAMPLES else ""
-    logger.warning("%s: skipped %d of %d %s: %s%s", root, len(skipped), total, what, shown, more)
-
-
-def _make_dataset(root, clips, pitches, files, skipped, pitch_min, pitch_max, sample_rate, slice_len, ignored=()):
-    return AudioDataset(
-        clips=clips,
-        labels=np.asarray(pitches, dtype=np.int32) - pitch_min,
-        label_names=pitch_label_names(pitch_min, pitch_max),
-        sample_rate=int(sample_rate),
-        slice_len=int(slice_len),
-        slicing="first",
-        source=root,
-        files=list(files),
-        skipped=skipped,
-        ignored=list(ignored),
-    )
 
 
 # --------------------------------------------------------------------------- NSynth
@@ -209,14 +131,14 @@ def load_nsynth(
     * DataError when every selected entry was skipped, or none passes the filters.
     """
     root, json_path = _nsynth_paths(path)
-    _check_common(sample_rate, slice_len, 1)
-    pitch_min, pitch_max = _check_pitch_range(pitch_min, pitch_max)
+    check_sizes(sample_rate, slice_len, 1)
+    pitch_min, pitch_max = check_pitch_range(pitch_min, pitch_max)
     wanted = _check_sources(sources)
     entries = _read_examples(json_path)
     selected = _select_entries(json_path, entries, wanted, pitch_min, pitch_max)
 
     clips, pitches, files, skipped = [], [], [], []
-    for note_str, pitch, meta in _progress(selected, f"decoding {os.path.basename(root) or root}"):
+    for note_str, pitch, meta in progress(selected, root):
         wav = os.path.join(root, "audio", note_str + ".wav")
         try:
             audio = _read_nsynth_wav(wav, meta, sample_rate, note_str)
@@ -228,12 +150,10 @@ def load_nsynth(
         files.append(wav)
 
     named = [(os.path.basename(f)[: -len(".wav")], reason) for f, reason in skipped]
-    if not clips:
-        name, reason = named[0]
-        raise DataError(f"{json_path}: no usable notes, all {len(skipped)} selected entries were skipped "
-                        f"(first: {name}: {reason})")
-    _warn_skipped(json_path, named, len(selected), "selected NSynth entries")
-    return _make_dataset(root, clips, pitches, files, skipped, pitch_min, pitch_max, sample_rate, slice_len)
+    report_skipped(logger, json_path, named, len(selected), "selected NSynth entries", usable=bool(clips),
+                   noun="notes")
+    return pitched_dataset(root, clips, pitches, files, pitch_min=pitch_min, pitch_max=pitch_max,
+                           sample_rate=sample_rate, slice_len=slice_len, skipped=skipped)
 
 
 class _SkipEntry(Exception):
@@ -322,8 +242,8 @@ def _select_entries(json_path, entries: dict, wanted, pitch_min: int, pitch_max:
             "%s: using %d of %d entries; excluded %d with an instrument source other than %s (%s) and %d "
             "with a pitch outside %d..%d (%s)",
             json_path, len(selected), len(entries), len(other_source), "/".join(sorted(wanted or NSYNTH_SOURCES)),
-            _summarise(other_source) or "none", len(out_of_range), pitch_min, pitch_max,
-            _summarise(out_of_range) or "none",
+            summarise(other_source) or "none", len(out_of_range), pitch_min, pitch_max,
+            summarise(out_of_range) or "none",
         )
     if not selected:
         raise DataError(
@@ -488,8 +408,8 @@ def load_note_folder(
     root = os.fspath(path)
     if not os.path.isdir(root):
         raise DataError(f"{root}: note folder not found" if not os.path.exists(root) else f"{root}: not a folder")
-    _check_common(sample_rate, slice_len, 1)
-    pitch_min, pitch_max = _check_pitch_range(pitch_min, pitch_max)
+    check_sizes(sample_rate, slice_len, 1)
+    pitch_min, pitch_max = check_pitch_range(pitch_min, pitch_max)
     files, ignored = find_audio_files(root)
     table, csv_used = _pitch_table(root, pitch_csv)
     if not files:
@@ -498,7 +418,7 @@ def load_note_folder(
     present = {os.path.normpath(f) for f in files}
     skipped = [(os.path.relpath(f, root), "listed in the pitch CSV but not found") for f in table if f not in present]
     clips, pitches, kept = [], [], []
-    for file in _progress(files, f"decoding {os.path.basename(os.path.normpath(root)) or root}"):
+    for file in progress(files, root):
         rel = os.path.relpath(file, root)
         pitch = table.get(os.path.normpath(file))
         if pitch is None:
@@ -518,12 +438,10 @@ def load_note_folder(
 
     if csv_used:
         logger.info("%s: pitches from %s for %d file(s)", root, csv_used, len(table))
-    if not clips:
-        name, reason = skipped[0]
-        raise DataError(f"{root}: no usable notes, all {len(skipped)} file(s) were skipped (first: {name}: {reason}); "
-                        f"name files like piano_60.wav / C4.wav or add a {PITCH_CSV_NAME} (file,pitch)")
-    _warn_skipped(root, skipped, len(files), "note file(s)")
-    return _make_dataset(root, clips, pitches, kept, skipped, pitch_min, pitch_max, sample_rate, slice_len, ignored)
+    report_skipped(logger, root, skipped, len(files), "note file(s)", usable=bool(clips), noun="notes",
+                   hint=f"; name files like piano_60.wav / C4.wav or add a {PITCH_CSV_NAME} (file,pitch)")
+    return pitched_dataset(root, clips, pitches, kept, pitch_min=pitch_min, pitch_max=pitch_max,
+                           sample_rate=sample_rate, slice_len=slice_len, skipped=skipped, ignored=ignored)
 
 
 def _pitch_table(root: str, pitch_csv) -> tuple[dict[str, int], str | None]:
@@ -542,209 +460,6 @@ def _pitch_problem(pitch: int | None, pitch_min: int, pitch_max: int, csv_used: 
     if not pitch_min <= pitch <= pitch_max:
         return f"pitch {pitch} outside {pitch_min}..{pitch_max}"
     return None
-
-
-# --------------------------------------------------------------------------- embedded notes
-
-
-def embedded_notes(
-    *,
-    sample_rate: int = 16000,
-    slice_len: int = 64000,
-    pitch_min: int = 24,
-    pitch_max: int = 84,
-    n_per_pitch: int = 4,
-    seed: int = 0,
-) -> AudioDataset:
-    """The built-in synthetic note set (see `EMBEDDED_NOTES_DESCRIPTION`), deterministic in `seed`.
-
-    Note j of pitch p uses instrument ``EMBEDDED_INSTRUMENTS[(p + j) % 4]`` (so every
-    instrument appears even with n_per_pitch=1) and depends only on (seed, p, j,
-    sample_rate, slice_len): a smaller n_per_pitch or pitch range gives a subset of a
-    larger one. ``files`` holds ``embedded:<instrument>:<pitch>:<j>``.
-    """
-    _check_common(sample_rate, slice_len, 1)
-    pitch_min, pitch_max = _check_pitch_range(pitch_min, pitch_max)
-    if isinstance(n_per_pitch, bool) or int(n_per_pitch) != n_per_pitch or n_per_pitch <= 0:
-        raise DataError(f"n_per_pitch must be a positive integer, got {n_per_pitch!r}")
-    pitches = np.repeat(np.arange(pitch_min, pitch_max + 1), int(n_per_pitch))
-    takes = np.tile(np.arange(int(n_per_pitch)), pitch_max - pitch_min + 1)
-    instruments = (pitches + takes) % len(EMBEDDED_INSTRUMENTS)
-    # One generator per note keeps each note independent of which others are made.
-    rngs = [np.random.default_rng([int(seed) & _MASK64, int(p), int(j)]) for p, j in zip(pitches, takes)]
-    params = np.stack([r.random(_PARAMS) for r in rngs])
-    jitter = np.stack([r.standard_normal(64) for r in rngs])
-    # +-3 cents of detune: audible as "not a sampler", far inside a pitch class.
-    f0 = midi_to_hz(pitches) * 2.0 ** ((params[:, -1] - 0.5) * 6.0 / 1200.0)
-
-    audio = np.empty((len(pitches), int(slice_len)), dtype=np.float32)
-    t = np.arange(int(slice_len), dtype=np.float64) / sample_rate
-    hold = 0.75 * slice_len / sample_rate
-    for index, render in enumerate(_RENDERERS):
-        rows = np.flatnonzero(instruments == index)
-        for start in range(0, rows.size, _CHUNK_ROWS):
-            chunk = rows[start : start + _CHUNK_ROWS]
-            voice = _Voice(f0[chunk, None], params[chunk], jitter[chunk], t, float(sample_rate), hold)
-            audio[chunk] = _loudness(render(voice), params[chunk, -2])
-
-    files = [f"embedded:{EMBEDDED_INSTRUMENTS[i]}:{p}:{j}" for i, p, j in zip(instruments, pitches, takes)]
-    return _make_dataset("embedded-notes", list(audio[:, :, None]), pitches, files, [], pitch_min, pitch_max,
-                         sample_rate, slice_len)
-
-
-class _Voice:
-    """Per-chunk synthesis inputs: f0 [n, 1] Hz, params u [n, 16] in [0, 1), jitter [n, 64]."""
-
-    def __init__(self, f0, u, jitter, t, sr, hold):
-        self.f0, self.u, self.jitter = f0, u, jitter
-        self.t = t[None, :]
-        self.sr, self.hold = sr, hold
-        self.limit = 0.45 * sr  # every partial stays below this (and so below Nyquist)
-
-    def uniform(self, column: int, low: float, high: float) -> np.ndarray:
-        """Parameter `column` mapped to [low, high), shape [n, 1]."""
-        return low + (high - low) * self.u[:, column : column + 1]
-
-    def release(self) -> np.ndarray:
-        """1 while the note is held, then an exponential release (40-150 ms time constant)."""
-        tau = self.uniform(13, 0.04, 0.15)
-        return np.exp(-np.maximum(self.t - self.hold, 0.0) / tau)
-
-    def attack(self, seconds) -> np.ndarray:
-        return np.minimum(self.t / seconds, 1.0)
-
-    def cycles(self, vib_rate=None, vib_depth=None, vib_delay=None) -> np.ndarray:
-        """Phase in cycles [n, T] of f0, with optional vibrato that fades in after vib_delay."""
-        if vib_rate is None:
-            return self.f0 * self.t
-        fade = np.clip((self.t - vib_delay) / 0.3, 0.0, 1.0)
-        freq = self.f0 * (1.0 + vib_depth * fade * np.sin(2 * np.pi * vib_rate * self.t))
-        return np.cumsum(freq, axis=1) / self.sr
-
-    def harmonic_limit(self, max_ratio=1.0) -> np.ndarray:
-        """Highest harmonic number [n, 1] whose frequency (times max_ratio) is below the limit."""
-        k = np.floor(self.limit / (self.f0 * max_ratio)).astype(np.int64)
-        return np.clip(k, 1, _MAX_HARMONICS)
-
-
-class _TableReader:
-    """Reads per-note wavetables at a shared phase with linear interpolation."""
-
-    def __init__(self, cycles: np.ndarray):
-        n = cycles.shape[0]
-        pos = (cycles - np.floor(cycles)) * _TABLE_SIZE
-        index = np.minimum(pos.astype(np.int64), _TABLE_SIZE - 1)
-        self.weight = (pos - index).astype(np.float32)
-        # Flat indices into an [n, TABLE_SIZE + 1] table (last column repeats the first).
-        self.index = index + (np.arange(n) * (_TABLE_SIZE + 1))[:, None]
-
-    def read(self, amps: np.ndarray) -> np.ndarray:
-        """sum_k amps[:, k-1] * sin(2 pi k cycles), float32 [n, T]."""
-        flat = _wavetable(amps).reshape(-1)
-        low = flat[self.index]
-        high = flat[self.index + 1]
-        return low + self.weight * (high - low)
-
-
-def _wavetable(amps: np.ndarray) -> np.ndarray:
-    """One period of sum_k amps[:, k-1] sin(k x) per row via an inverse FFT, [n, TABLE_SIZE + 1]."""
-    n, k = amps.shape
-    spectrum = np.zeros((n, _TABLE_SIZE // 2 + 1), dtype=np.complex128)
-    # irfft maps coefficient -i*a*L/2 at bin k to a*sin(2 pi k j / L).
-    spectrum[:, 1 : k + 1] = -0.5j * _TABLE_SIZE * amps
-    table = np.fft.irfft(spectrum, n=_TABLE_SIZE, axis=1).astype(np.float32)
-    return np.concatenate([table, table[:, :1]], axis=1)
-
-
-def _harmonic_numbers(kmax: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(k = 1..K as [1, K], mask [n, K] of harmonics under each note's limit)."""
-    k = np.arange(1, int(kmax.max()) + 1)[None, :]
-    return k, k <= kmax
-
-
-def _render_pluck(v: _Voice) -> np.ndarray:
-    """Plucked string: octave bands of harmonics, each decaying faster than the one below."""
-    pick = v.uniform(0, 0.08, 0.3)  # pluck position: harmonics at its nodes are missing
-    tau0 = v.uniform(1, 0.8, 2.5) * (262.0 / v.f0) ** 0.3  # low strings ring longer
-    damp_hz = v.uniform(2, 600.0, 1800.0)
-    k, mask = _harmonic_numbers(v.harmonic_limit())
-    amps = np.where(mask, np.abs(np.sin(np.pi * k * pick)) / k, 0.0)
-    reader = _TableReader(v.cycles())
-    out = np.zeros((v.f0.shape[0], v.t.shape[1]), dtype=np.float32)
-    lo = 1
-    while lo <= k.shape[1]:
-        # Fixed bands [lo, 2 lo) keep a note independent of the other notes in its chunk.
-        band = np.where((k >= lo) & (k < 2 * lo), amps, 0.0)[:, : 2 * lo - 1]
-        centre = math.sqrt(lo * (2 * lo - 1)) * v.f0
-        # String losses grow with frequency: one decay per octave band is close enough.
-        rate = (1.0 + (centre / damp_hz) ** 2) / tau0
-        out += reader.read(band) * np.exp(-v.t * rate).astype(np.float32)
-        lo *= 2
-    return out * v.attack(0.002) * v.release()
-
-
-def _render_bowed(v: _Voice) -> np.ndarray:
-    """Bowed string: bright sawtooth-like spectrum, slow attack, delayed vibrato."""
-    attack = v.uniform(0, 0.08, 0.25)
-    rate, depth, delay = v.uniform(1, 4.5, 6.5), v.uniform(2, 0.003, 0.008), v.uniform(3, 0.2, 0.5)
-    bright = v.uniform(4, 1500.0, 4500.0)
-    k, mask = _harmonic_numbers(v.harmonic_limit(1.0 + depth))
-    # A random body colour on the upper harmonics; the fundamental stays the loudest.
-    colour = np.exp(0.25 * np.where(k >= 3, v.jitter[:, np.arange(k.shape[1]) % v.jitter.shape[1]], 0.0))
-    amps = np.where(mask, colour * np.exp(-k * v.f0 / bright) / k, 0.0)
-    swell = 1.0 + v.uniform(5, 0.0, 0.1) * np.sin(2 * np.pi * v.uniform(6, 0.3, 0.8) * v.t)
-    tone = _TableReader(v.cycles(rate, depth, delay)).read(amps)
-    return tone * (v.attack(attack) * swell * v.release())
-
-
-_FREE_BAR = np.array([1.0, 2.76, 5.40, 8.93])
-_TUNED_BAR = np.array([1.0, 4.0, 10.0, 0.0])  # 0 = unused partial
-
-
-def _render_mallet(v: _Voice) -> np.ndarray:
-    """Struck bar: a few inharmonic partials with their own decays, optional tremolo."""
-    ratios = np.where(v.u[:, 0:1] < 0.5, _FREE_BAR, _TUNED_BAR)
-    ratios = ratios * np.concatenate([np.ones_like(v.f0), 1.0 + 0.02 * (v.u[:, 1:4] - 0.5)], axis=1)
-    levels = np.array([1.0, 0.45, 0.2, 0.1]) * (0.6 + 0.8 * v.u[:, 4:8])
-    levels[:, 0] = 1.0  # the fundamental is the pitch we label
-    freqs = v.f0 * ratios
-    levels = np.where((ratios > 0) & (freqs < v.limit), levels, 0.0)
-    tau1 = v.uniform(8, 0.8, 2.5) * (262.0 / v.f0) ** 0.3
-    out = np.zeros((v.f0.shape[0], v.t.shape[1]), dtype=np.float32)
-    for p in range(ratios.shape[1]):
-        if not np.any(levels[:, p]):
-            continue
-        cycles = freqs[:, p : p + 1] * v.t
-        partial = np.sin((2 * np.pi) * (cycles - np.floor(cycles))).astype(np.float32)
-        # Higher partials of a bar die away faster.
-        decay = np.exp(-v.t * (np.maximum(ratios[:, p : p + 1], 1.0) ** 0.8 / tau1)).astype(np.float32)
-        out += levels[:, p : p + 1].astype(np.float32) * partial * decay
-    tremolo = np.where(v.u[:, 9:10] < 0.5, v.uniform(10, 0.2, 0.45), 0.0)
-    motor = 1.0 - tremolo * 0.5 * (1.0 - np.cos(2 * np.pi * v.uniform(11, 4.0, 7.0) * v.t))
-    return out * (v.attack(0.001) * motor * v.release())
-
-
-def _render_reed(v: _Voice) -> np.ndarray:
-    """Reed: square-ish (odd harmonics 1/k) with a little of the even ones, slight vibrato."""
-    even = v.uniform(0, 0.05, 0.3)
-    bright = v.uniform(1, 1200.0, 4000.0)
-    attack = v.uniform(2, 0.02, 0.07)
-    rate, depth = v.uniform(3, 4.0, 6.0), v.uniform(4, 0.0, 0.003)
-    k, mask = _harmonic_numbers(v.harmonic_limit(1.0 + depth))
-    amps = np.where(k % 2 == 1, 1.0, even) * np.exp(-k * v.f0 / bright) / k
-    amps = np.where(mask, amps, 0.0)
-    crescendo = 0.85 + 0.15 * np.minimum(v.t / v.hold, 1.0)
-    tone = _TableReader(v.cycles(rate, depth, 0.0)).read(amps)
-    return tone * (v.attack(attack) * crescendo * v.release())
-
-
-_RENDERERS = (_render_pluck, _render_bowed, _render_mallet, _render_reed)
-
-
-def _loudness(raw: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Scale each row to a random peak of 0.3-0.9, float32."""
-    peak = np.max(np.abs(raw), axis=1, keepdims=True) + 1e-12
-    return (raw * ((0.3 + 0.6 * u[:, None]) / peak)).astype(np.float32)
 
 
 # --------------------------------------------------------------------------- dispatch

@@ -168,13 +168,49 @@ def random_latents(cfg: config_lib.Config, key, n: int) -> np.ndarray:
     return np.asarray(get_model(cfg.model_name).sample_latent(cfg.model, key, n))
 
 
+def slerp(z0, z1, t: float) -> np.ndarray:
+    """Spherical linear interpolation from z0 (t=0) to z1 (t=1), magenta's `generate_util.slerp`.
+
+    Unit vectors stay unit. (Near-)parallel vectors, where sin(angle) -> 0, fall back to the
+    formula's limit, linear interpolation; exactly opposite vectors turn through a fixed
+    orthogonal direction (any great circle joins them); zero vectors interpolate linearly.
+    """
+    z0, z1 = np.asarray(z0), np.asarray(z1)
+    dtype = np.result_type(z0, z1, np.float32)
+    a, b = z0.astype(np.float64).ravel(), z1.astype(np.float64).ravel()
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na == 0 or nb == 0:
+        return ((1 - t) * z0 + t * z1).astype(dtype)
+    cos = np.clip(np.dot(a / na, b / nb), -1.0, 1.0)
+    omega = np.arccos(cos)
+    sin = np.sin(omega)
+    if sin < 1e-6 and cos > 0:
+        out = (1 - t) * a + t * b
+    elif sin < 1e-6:
+        out = _slerp_opposite(a, na, nb, t)
+    else:
+        out = np.sin((1 - t) * omega) / sin * a + np.sin(t * omega) / sin * b
+    return out.reshape(z0.shape).astype(dtype)
+
+
+def _slerp_opposite(a: np.ndarray, na: float, nb: float, t: float) -> np.ndarray:
+    """Half a great circle from a to -a*(nb/na) through the axis least aligned with a."""
+    u = a / na
+    axis = np.zeros_like(u)
+    axis[np.argmin(np.abs(u))] = 1.0
+    q = axis - np.dot(axis, u) * u
+    q /= np.linalg.norm(q)
+    norm = (1 - t) * na + t * nb
+    return norm * (np.cos(np.pi * t) * u + np.sin(np.pi * t) * q)
+
+
 def interpolation_latents(cfg: config_lib.Config, key, steps: int) -> np.ndarray:
     """`steps` latents along the great circle (slerp) between two random ones: a timbre
     morph when rendered at one pitch (`gansynth.md` §5.3)."""
     if steps < 2:
         raise ValueError(f"an interpolation needs at least 2 steps, got {steps}")
     z0, z1 = random_latents(cfg, key, 2)
-    return np.stack([midi.slerp(z0, z1, t) for t in np.linspace(0.0, 1.0, steps)])
+    return np.stack([slerp(z0, z1, t) for t in np.linspace(0.0, 1.0, steps)])
 
 
 def render_midi(params: Generator, notes, key, *, secs_per_instrument: float = 6.0,
@@ -197,6 +233,6 @@ def render_midi(params: Generator, notes, key, *, secs_per_instrument: float = 6
     k_inst, k_gen = jax.random.split(key)
     times = midi.instrument_times(max(n.end for n in notes), secs_per_instrument)
     z = midi.note_latents([n.start for n in notes], times,
-                          random_latents(cfg, k_inst, len(times)))
+                          random_latents(cfg, k_inst, len(times)), slerp)
     audio = generate(params, k_gen, z, [n.pitch for n in notes], batch, progress)
     return midi.render(notes, audio, cfg.data.sample_rate)

@@ -151,6 +151,16 @@ def _resolve_lengths(n_fft: Any, hop_length: Any, win_length: Any) -> tuple[int,
     return n_fft, hop_length, win_length
 
 
+def _check_pad_mode(pad_mode: str) -> None:
+    if pad_mode not in _PAD_MODES:
+        raise ValueError(f"pad_mode={pad_mode!r} is not supported; use one of {_PAD_MODES}")
+
+
+def _check_norm_floor(norm_floor: float) -> None:
+    if not 0.0 <= norm_floor < 1.0:
+        raise ValueError(f"norm_floor must be in [0, 1), got norm_floor={norm_floor}")
+
+
 def _as_audio(x: Any, name: str = "x") -> jax.Array:
     """Returns a real floating array; rejects integer/bool/complex audio."""
     dtype = getattr(x, "dtype", None)
@@ -434,8 +444,7 @@ def stft(
     w = _padded_window(window, win_len, n_fft)
     t = x.shape[-1]
     if center:
-        if pad_mode not in _PAD_MODES:
-            raise ValueError(f"pad_mode={pad_mode!r} is not supported; use one of {_PAD_MODES}")
+        _check_pad_mode(pad_mode)
         if t == 0:
             raise ValueError("x has 0 samples")
     elif t < n_fft:
@@ -504,8 +513,7 @@ def istft(
         raise ValueError("spec has 0 frames")
     if length is not None:
         length = _static_int("length", length, minimum=0)
-    if not 0.0 <= norm_floor < 1.0:
-        raise ValueError(f"norm_floor must be in [0, 1), got norm_floor={norm_floor}")
+    _check_norm_floor(norm_floor)
     w = _padded_window(window, win_len, n_fft)
     return _istft_nf(jnp.swapaxes(spec, -1, -2), w, hop, center, length, norm_floor)
 
@@ -629,69 +637,101 @@ def griffin_lim(
     Returns:
       real audio `[..., length]`.
     """
+    mag, n_fft, hop, win_len = _as_magnitude(mag_BxFxN, n_fft, hop_length, win_length)
+    n_iter = _static_int("n_iter", n_iter, minimum=0)
+    if isinstance(momentum, (int, float)) and momentum < 0:
+        raise ValueError(f"momentum must be >= 0, got momentum={momentum}")
+    angles = _initial_angles(mag, init, key)
+    if length is not None:
+        length = _static_int("length", length, minimum=1)
+    if center:
+        _check_pad_mode(pad_mode)
+    _check_norm_floor(norm_floor)
+    w = _padded_window(window, win_len, n_fft)
+    # The inner ISTFTs take `length` only if it keeps the frame count (see `length` above).
+    same_frames = length is not None and num_frames(
+        length, n_fft=n_fft, hop_length=hop, center=center) == mag.shape[-1]
+    run = functools.partial(
+        _griffin_lim_run, w=w, hop=hop, center=center, pad_mode=pad_mode, norm_floor=norm_floor,
+        n_iter=n_iter, coef=momentum / (1.0 + momentum),
+        inner_length=length if same_frames else None, length=length,
+    )
+    return _map_in_chunks(run, mag, _with_magnitude(angles, mag), batch_chunk)
+
+
+def _as_magnitude(mag_BxFxN: Any, n_fft, hop_length, win_length) -> tuple[jax.Array, int, int, int]:
+    """(mag, n_fft, hop, win_length) for a magnitude spectrogram `[..., F, N]`, checked."""
     mag = jnp.asarray(mag_BxFxN)
     if not jnp.issubdtype(mag.dtype, jnp.floating):
         raise ValueError(f"mag must be a real floating array, got dtype {mag.dtype}")
     if mag.ndim < 2:
         raise ValueError(f"mag must have shape [..., freq, frames], got {mag.shape}")
-    n_bins, n = mag.shape[-2:]
+    n_bins = mag.shape[-2]
     n_fft = 2 * (n_bins - 1) if n_fft is None else n_fft
     n_fft, hop, win_len = _resolve_lengths(n_fft, hop_length, win_length)
     if n_fft // 2 + 1 != n_bins:
         raise ValueError(f"mag has {n_bins} frequency bins but n_fft={n_fft} needs {n_fft // 2 + 1}")
-    n_iter = _static_int("n_iter", n_iter, minimum=0)
-    if isinstance(momentum, (int, float)) and momentum < 0:
-        raise ValueError(f"momentum must be >= 0, got momentum={momentum}")
+    return mag, n_fft, hop, win_len
+
+
+def _initial_angles(mag: jax.Array, init, key) -> jax.Array:
+    """Griffin-Lim's starting phases as unit complex numbers shaped like `mag`."""
     if init is None:
         init = "random" if key is not None else "zeros"
     if not isinstance(init, str):
         phase = jnp.broadcast_to(jnp.asarray(init, dtype=mag.dtype), mag.shape)
-        angles = jax.lax.complex(jnp.cos(phase), jnp.sin(phase))
     elif init == "random":
         if key is None:
             raise ValueError('init="random" needs a PRNG key (key=...); or use init="zeros"')
         phase = 2.0 * jnp.pi * jax.random.uniform(key, mag.shape, dtype=mag.dtype)
-        angles = jax.lax.complex(jnp.cos(phase), jnp.sin(phase))
     elif init == "zeros":
-        angles = jnp.ones(mag.shape, jnp.complex64 if mag.dtype != jnp.float64 else jnp.complex128)
+        return jnp.ones(mag.shape, jnp.complex64 if mag.dtype != jnp.float64 else jnp.complex128)
     else:
         raise ValueError(f'init must be "random", "zeros", None or a phase array, got init={init!r}')
-    if length is not None:
-        length = _static_int("length", length, minimum=1)
+    return jax.lax.complex(jnp.cos(phase), jnp.sin(phase))
 
-    if center and pad_mode not in _PAD_MODES:
-        raise ValueError(f"pad_mode={pad_mode!r} is not supported; use one of {_PAD_MODES}")
-    if not 0.0 <= norm_floor < 1.0:
-        raise ValueError(f"norm_floor must be in [0, 1), got norm_floor={norm_floor}")
-    w = _padded_window(window, win_len, n_fft)
-    inner_length = None
-    if length is not None and num_frames(length, n_fft=n_fft, hop_length=hop, center=center) == n:
-        inner_length = length
-    tiny = jnp.finfo(mag.dtype).tiny  # librosa divides by |acc| + util.tiny(angles)
-    coef = momentum / (1.0 + momentum)
 
-    def with_magnitude(z, m):
-        # m * z / |z| in one fusion; rsqrt of the power is ~3x cheaper on CPU
-        # than a complex abs and divide, and maps z = 0 to 0 like librosa.
-        re, im = jnp.real(z), jnp.imag(z)
-        scale = m * jax.lax.rsqrt(jnp.maximum(re * re + im * im, tiny))
-        return jax.lax.complex(re * scale, im * scale)
+def _with_magnitude(z: jax.Array, mag: jax.Array) -> jax.Array:
+    """mag * z / |z|, with z = 0 mapped to 0 like librosa (which divides by |z| + tiny).
 
-    def run(args):
-        # Frame-major [..., n, F] inside the loop: no transposes per iteration.
-        m, spec0 = (jnp.swapaxes(a, -1, -2) for a in args)
+    One fusion: rsqrt of the power is ~3x cheaper on CPU than a complex abs and divide.
+    """
+    re, im = jnp.real(z), jnp.imag(z)
+    scale = mag * jax.lax.rsqrt(jnp.maximum(re * re + im * im, jnp.finfo(mag.dtype).tiny))
+    return jax.lax.complex(re * scale, im * scale)
 
-        def body(_, carry):
-            spec, prev = carry  # spec = m * current phase
-            y = _istft_nf(spec, w, hop, center, inner_length, norm_floor)
-            rebuilt = _stft_nf(y, w, hop, center, pad_mode)
-            return with_magnitude(rebuilt - coef * prev, m), rebuilt
 
-        spec, _ = jax.lax.fori_loop(0, n_iter, body, (spec0, jnp.zeros_like(spec0)))
-        return _istft_nf(spec, w, hop, center, length, norm_floor)
+def _griffin_lim_run(
+    mag_spec0: tuple[jax.Array, jax.Array],
+    *,
+    w: np.ndarray,
+    hop: int,
+    center: bool,
+    pad_mode: str,
+    norm_floor: float,
+    n_iter: int,
+    coef,
+    inner_length: int | None,
+    length: int | None,
+) -> jax.Array:
+    """`n_iter` momentum iterations from (mag, mag * initial phase), both `[..., F, N]`,
+    then the final ISTFT `[..., length]`."""
+    # Frame-major [..., n, F] inside the loop: no transposes per iteration.
+    m, spec0 = (jnp.swapaxes(a, -1, -2) for a in mag_spec0)
 
-    spec0 = with_magnitude(angles, mag)
-    lead = mag.shape[:-2]
+    def body(_, carry):
+        spec, prev = carry  # spec = m * current phase
+        y = _istft_nf(spec, w, hop, center, inner_length, norm_floor)
+        rebuilt = _stft_nf(y, w, hop, center, pad_mode)
+        return _with_magnitude(rebuilt - coef * prev, m), rebuilt
+
+    spec, _ = jax.lax.fori_loop(0, n_iter, body, (spec0, jnp.zeros_like(spec0)))
+    return _istft_nf(spec, w, hop, center, length, norm_floor)
+
+
+def _map_in_chunks(run, mag_BxFxN: jax.Array, spec0_BxFxN: jax.Array, batch_chunk: int | None) -> jax.Array:
+    """run((mag, spec0)) over sequential chunks of `batch_chunk` examples (`lax.map`)."""
+    *lead, n_bins, n = mag_BxFxN.shape
     total = math.prod(lead)
     if batch_chunk is None:
         # On CPU a chunk of ~2**17 bins keeps the loop's working set in cache,
@@ -699,15 +739,15 @@ def griffin_lim(
         batch_chunk = max(1, round(2**17 / (n_bins * n))) if jax.default_backend() == "cpu" else total
     batch_chunk = _static_int("batch_chunk", batch_chunk)
     if total <= batch_chunk:
-        return run((mag, spec0))
+        return run((mag_BxFxN, spec0_BxFxN))
     n_chunks = -(-total // batch_chunk)
     batch_chunk = -(-total // n_chunks)  # same number of chunks, least padding
     pad = [(0, n_chunks * batch_chunk - total), (0, 0), (0, 0)]
-    chunks = (
-        jnp.pad(mag.reshape(total, n_bins, n), pad).reshape(n_chunks, batch_chunk, n_bins, n),
-        jnp.pad(spec0.reshape(total, n_bins, n), pad).reshape(n_chunks, batch_chunk, n_bins, n),
-    )
-    y = jax.lax.map(run, chunks)
+
+    def split(a):
+        return jnp.pad(a.reshape(total, n_bins, n), pad).reshape(n_chunks, batch_chunk, n_bins, n)
+
+    y = jax.lax.map(run, (split(mag_BxFxN), split(spec0_BxFxN)))
     return y.reshape(n_chunks * batch_chunk, -1)[:total].reshape(*lead, -1)
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 from tqdm.auto import tqdm
 
-from gan_jax import checkpoint, files, losses, sampling, writers
+from gan_jax import checkpoint, data, files, losses, notes, sampling, writers
 from gan_jax import config as config_lib
 from gan_jax import step as step_lib
 from gan_jax.models import get_model
@@ -55,8 +55,8 @@ def validate(cfg: config_lib.Config) -> None:
             raise config_lib.ConfigError(f"train.{key} must be >= 1, got {getattr(cfg.train, key)}")
     if not 0.0 <= cfg.train.ema < 1.0:
         raise config_lib.ConfigError(f"train.ema must be in [0, 1), got {cfg.train.ema}")
-    if cfg.data.slicing not in ("first", "random"):
-        raise config_lib.ConfigError(f"data.slicing must be first or random, got {cfg.data.slicing!r}")
+    if cfg.data.slicing not in data.SLICINGS:
+        raise config_lib.ConfigError(f"data.slicing must be one of {data.SLICINGS}, got {cfg.data.slicing!r}")
     for key in ("drift_weight", "d_ac_weight", "g_ac_weight"):
         if getattr(cfg.train, key) < 0:
             raise config_lib.ConfigError(f"train.{key} must be >= 0, got {getattr(cfg.train, key)}")
@@ -196,13 +196,11 @@ def load_data(cfg: config_lib.Config):
     """The training set: pitched notes for pitch-conditioned models, else audio clips."""
     pitch_range = get_model(cfg.model_name).pitch_range
     if pitch_range is not None:
-        from gan_jax import notes
         low, high = pitch_range(cfg.model)
         return notes.load_notes(
             cfg.data.path or None, sample_rate=cfg.data.sample_rate,
             slice_len=cfg.model.slice_len, pitch_min=low, pitch_max=high,
             normalize=cfg.data.normalize, n_per_pitch=cfg.data.embedded_per_class, seed=cfg.seed)
-    from gan_jax import data
     return data.load_dataset(
         cfg.data.path or None, sample_rate=cfg.data.sample_rate,
         slice_len=cfg.model.slice_len, num_channels=cfg.model.audio_channels,
@@ -287,30 +285,8 @@ def _loop(cfg, workdir, mesh, dataset, ckpts, state, start, stats, progress, lea
     batches = _prefetch(dataset.batches(
         cfg.seed, (tc.n_critic, tc.batch_size), start=start,
         shard=(jax.process_index(), jax.process_count())))
+    save = functools.partial(_save, cfg, ckpts, stats_meta)
 
-    def save(step, state):
-        meta = {"step": step, "config": config_lib.to_dict(cfg), "stats": stats_meta}
-        stage, alpha = progress_at(cfg, step)
-        if stage is not None:   # for people and tools; resuming derives both from the step
-            meta.update(stage=stage, alpha=alpha, images_seen=step * tc.batch_size)
-        try:
-            ckpts.save(step, state, generator_item(cfg, state), meta)
-        except checkpoint.SaveError as e:
-            raise TrainError(f"{ckpts.directory}: cannot save checkpoint {step} ({e}); the "
-                             f"earlier checkpoints are intact ({_latest(saved)}). Free some space "
-                             "and run the same command to resume.") from None
-
-    spectrogram = get_model(cfg.model_name).spectrogram
-
-    def write_samples(step, state):
-        gen = sampling.make_generator(cfg, generator_item(cfg, state), stats, step)
-        out = sampling.sample(gen, sample_key, n=tc.num_samples, return_spectrogram=spectrogram)
-        audio, spec_NxTxF = out if spectrogram else (out, None)
-        writer.audio(step, "samples", audio, cfg.data.sample_rate)
-        if spectrogram:   # time across, frequency up
-            writer.images(step, "spectrograms", np.swapaxes(np.asarray(spec_NxTxF), 1, 2)[:, ::-1])
-
-    # ---------------------------------------------------------------- loop
     step = saved = start
     stage, step_fn = None, None
     last, pending = {}, None        # metrics are read one step late, never blocking dispatch
@@ -344,19 +320,44 @@ def _loop(cfg, workdir, mesh, dataset, ckpts, state, start, stats, progress, lea
                 # Checked before the state is used: a diverged state is never saved.
                 last, pending = report(*pending, saved), None
             if sample_now:
-                write_samples(step, state)
+                _write_samples(cfg, writer, sample_key, stats, step, state)
             if checkpoint_now:
-                save(step, state)
-                saved = step
+                saved = save(step, state, saved)
         if pending is not None:
             last = report(*pending, saved)
         if stop.signal is not None and step != saved:
             bar.write(f"interrupted at step {step}: saving a checkpoint in {workdir} ...")
-            save(step, state)
+            save(step, state, saved)
     finally:
         bar.close()
         writer.close()
     return TrainResult(step=step, interrupted=stop.signal, metrics=last)
+
+
+def _save(cfg, ckpts, stats_meta, step: int, state, saved: int) -> int:
+    """Saves checkpoint `step` (returned); `saved` is the latest one, named if this fails."""
+    meta = {"step": step, "config": config_lib.to_dict(cfg), "stats": stats_meta}
+    stage, alpha = progress_at(cfg, step)
+    if stage is not None:   # for people and tools; resuming derives both from the step
+        meta.update(stage=stage, alpha=alpha, images_seen=step * cfg.train.batch_size)
+    try:
+        ckpts.save(step, state, generator_item(cfg, state), meta)
+    except checkpoint.SaveError as e:
+        raise TrainError(f"{ckpts.directory}: cannot save checkpoint {step} ({e}); the "
+                         f"earlier checkpoints are intact ({_latest(saved)}). Free some space "
+                         "and run the same command to resume.") from None
+    return step
+
+
+def _write_samples(cfg, writer, key, stats, step: int, state) -> None:
+    """TensorBoard audio of G's clips from the fixed latents `key`, and their spectrograms."""
+    spectrogram = get_model(cfg.model_name).spectrogram
+    gen = sampling.make_generator(cfg, generator_item(cfg, state), stats, step)
+    out = sampling.sample(gen, key, n=cfg.train.num_samples, return_spectrogram=spectrogram)
+    audio, spec_NxTxF = out if spectrogram else (out, None)
+    writer.audio(step, "samples", audio, cfg.data.sample_rate)
+    if spectrogram:   # time across, frequency up
+        writer.images(step, "spectrograms", np.swapaxes(np.asarray(spec_NxTxF), 1, 2)[:, ::-1])
 
 
 def _host_metrics(step, metrics, saved: int) -> dict:

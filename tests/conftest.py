@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 import jax
+import mido
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))   # the `configs` package and the CLIs live at the repository root
@@ -68,3 +69,34 @@ def cross_entropy(class_logits_BxK, labels_B):
 
 def replace(cfg, **sections):
     return dataclasses.replace(cfg, **sections)
+
+
+def write_midi(path, notes, tempo_bpm: float = 120, ticks_per_beat: int = 480) -> Path:
+    """Write `notes` (gan_jax.midi.Note) to `path` as a format-0 MIDI file with one tempo.
+
+    Times are rounded to the nearest tick; a program change precedes every note that has a
+    program. At one tick the ends of earlier notes come first, then program changes and
+    note-ons, then the ends of zero-length notes, so that first-in-first-out pairing reads
+    every note back. mido refuses pitches, channels and programs out of range; velocity 0
+    and negative lengths are refused here, as they would read back differently.
+    """
+    tempo = round(60_000_000 / tempo_bpm)
+    ticks_per_second = ticks_per_beat * 1_000_000 / tempo
+    timed = []     # (tick, rank at that tick, note index, message)
+    for order, note in enumerate(sorted(notes, key=lambda n: (n.start, n.pitch, n.channel, n.end))):
+        if not 1 <= note.velocity <= 127 or not 0 <= note.start <= note.end:
+            raise ValueError(f"need velocity 1..127 and 0 <= start <= end in {note}")
+        on, off = round(note.start * ticks_per_second), round(note.end * ticks_per_second)
+        if note.program is not None:
+            timed.append((on, 1, order, mido.Message("program_change", channel=note.channel,
+                                                     program=note.program)))
+        timed.append((on, 1, order, mido.Message("note_on", channel=note.channel, note=note.pitch,
+                                                 velocity=note.velocity)))
+        timed.append((off, 0 if off > on else 2, order,
+                      mido.Message("note_off", channel=note.channel, note=note.pitch, velocity=0)))
+    track, last = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=tempo)]), 0
+    for tick, _, _, message in sorted(timed, key=lambda m: m[:3]):
+        track.append(message.copy(time=tick - last))
+        last = tick
+    mido.MidiFile(type=0, ticks_per_beat=ticks_per_beat, tracks=[track]).save(path)
+    return Path(path)

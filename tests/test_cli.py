@@ -21,7 +21,7 @@ import pytest
 import soundfile as sf
 
 import configs
-from conftest import GANSYNTH_TINY, ROOT
+from conftest import GANSYNTH_TINY, ROOT, write_midi
 from gan_jax import checkpoint
 from gan_jax import config as config_lib
 from gan_jax import train as T
@@ -203,7 +203,7 @@ def _gansynth_sampling(project, name):
     morph = [sf.read(project / "morph" / f"interp_{i:04d}_p61.wav")[0] for i in range(3)]
     assert not np.allclose(morph[0], morph[2])
 
-    midi.write_midi(project / "my song.mid", [
+    write_midi(project / "my song.mid", [
         midi.Note(0.0, 0.5, 60, 100), midi.Note(0.5, 1.0, 62, 100), midi.Note(0.5, 1.0, 90, 100)])
     code, out = run(project, "sample.py", "--workdir", name, "--midi", "my song.mid",
                     "--out", "my song.wav")

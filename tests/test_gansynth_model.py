@@ -16,6 +16,7 @@ import pytest
 from conftest import cross_entropy
 from gan_jax import spectral as sp
 from gan_jax.models import gansynth as gs
+from gan_jax.models import make_nets
 
 FULL = gs.GANSynthConfig()
 SMALL = gs.GANSynthConfig(fmap_base=256, fmap_max=8, latent_dim=8)   # widths 8 ... 8, 4, 2
@@ -38,6 +39,25 @@ def init_shapes(cfg, stage):
     g = jax.eval_shape(lambda k, z, p: gs.Generator(cfg, stage).init(k, z, p, 0.5), key, z, pch)
     d = jax.eval_shape(lambda k, x: gs.Discriminator(cfg, stage).init(k, x, 0.5), key, x)
     return g, d
+
+
+def pitch_onehot(cfg, midi_B):
+    """The one-hot G receives for MIDI pitches: labels are pitch - pitch_min (notes.py)."""
+    _, onehot = make_nets("gansynth", cfg).g_inputs(None, np.asarray(midi_B) - cfg.pitch_min)
+    return onehot
+
+
+def stage_resolution(cfg, stage):
+    """(time, freq) of the newest block's to_rgb at `stage`, traced from G itself: the finest
+    detail G's full-resolution output carries."""
+    z, pch, _ = shape_inputs(cfg, 1)
+    g, _ = init_shapes(cfg, stage)
+    _, inter = jax.eval_shape(lambda p, z, c: gs.Generator(cfg, stage).apply(
+        p, z, c, 0.5, capture_intermediates=True), g, z, pch)
+    rgb = {k: v["__call__"][0].shape for k, v in inter["intermediates"].items() if "to_rgb" in k}
+    n = len(rgb)     # blocks in use; their to_rgb widths double from 1 to n
+    assert set(rgb) == {f"block_{b}_to_rgb" for b in range(1, n + 1)}
+    return rgb[f"block_{n}_to_rgb"][1:3]
 
 
 # ----------------------------------------------------------------------------
@@ -185,7 +205,7 @@ def test_stage_0_networks_match_a_numpy_reference():
     c = SMALL
     rng = np.random.default_rng(0)
     z = rng.standard_normal((B, c.latent_dim)).astype(np.float32)
-    pch = np.asarray(gs.pitch_onehot(c, np.array([24, 50, 60, 84])))
+    pch = np.asarray(pitch_onehot(c, [24, 50, 60, 84]))
     x = rng.uniform(-1, 1, (B, 128, 1024, 2)).astype(np.float32)
     gp = _randomise(jax.jit(gs.Generator(c).init)(jax.random.key(0), z, pch)["params"], 1)
     dp = _randomise(jax.jit(gs.Discriminator(c).init)(jax.random.key(1), x)["params"], 2)
@@ -231,7 +251,7 @@ def small_nets():
     c = SMALL
     rng = np.random.default_rng(1)
     z = jnp.asarray(rng.standard_normal((B, c.latent_dim)), jnp.float32)
-    pch = gs.pitch_onehot(c, jnp.array([30, 45, 60, 75]))
+    pch = pitch_onehot(c, [30, 45, 60, 75])
     x = jnp.asarray(rng.uniform(-1, 1, (B, 128, 1024, 2)), jnp.float32)
     # Initialised at stage 0: the tree still holds every block.
     gp = _randomise(jax.jit(gs.Generator(c, 0).init)(jax.random.key(2), z, pch)["params"], 3)
@@ -255,7 +275,7 @@ def test_generator_fades_in_linearly_and_is_blocky_at_stable_stages(small_nets, 
         np.testing.assert_allclose(g[mid](a), (1 - a) * out_lo + a * out_hi, rtol=1e-5, atol=1e-6)
     # A stable stage's output is its resolution nearest-upsampled to 128x1024.
     for stage, out in ((lo, out_lo), (hi, out_hi)):
-        h, w = gs.stage_resolution(stage, SMALL)
+        h, w = stage_resolution(SMALL, stage)
         s = 128 // h
         assert w == 1024 // s
         np.testing.assert_array_equal(gs.upscale(out[:, ::s, ::s], s), out)
@@ -346,22 +366,24 @@ def test_blend_images():
     (2_800_000, 3, 0.5, 1.5),
     (9_000_000, 11, 0.25, 5.25),     # floor(9.0 / 1.6) + (1.0 - 0.8) / 0.8
     (9_600_000, 12, 1.0, 6.0),
-    (10_999_992, 12, 1.0, 6.0),      # the last batch of 8: capped at 10.4M - 1 images
+    (10_999_992, 12, 1.0, 6.0),      # the last batch of 8 (the reference caps at 10.4M - 1)
     (20_000_000, 12, 1.0, 6.0),
 ])
 def test_stage_schedule(images, stage, alpha, p):
     assert gs.stage_and_alpha(images, FULL) == (stage, pytest.approx(alpha))
-    assert gs.progress(images, FULL) == pytest.approx(p)
+    # p as G, D and blend_images compute it from the schedule's (stage, alpha).
+    assert gs._progress_at(*gs.stage_and_alpha(images, FULL)) == pytest.approx(p)
 
 
 def test_stage_ends_resolutions_and_non_progressive():
     assert gs.stage_ends(FULL) == tuple(800_000 * (s + 1) for s in range(12)) + (11_000_000,)
     assert gs.stage_ends(FULL)[-1] // 8 == 1_375_000         # iterations at batch 8
     assert [gs.stage_num_blocks(s) for s in range(13)] == [1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7]
-    assert [gs.stage_resolution(s) for s in (0, 1, 2, 3, 12)] == \
+    assert [stage_resolution(FULL, s) for s in (0, 1, 2, 3, 12)] == \
         [(2, 16), (4, 32), (4, 32), (8, 64), (128, 1024)]
     flat = gs.GANSynthConfig(progressive=False)
-    assert gs.stage_and_alpha(0, flat) == (12, 1.0) and gs.progress(5, flat) == 6.0
+    assert gs.stage_and_alpha(0, flat) == (12, 1.0)
+    assert gs._progress_at(*gs.stage_and_alpha(5, flat)) == 6.0
     quick = gs.GANSynthConfig(stable_stage_num_images=32, transition_stage_num_images=16,
                               total_num_images=320)
     assert gs.stage_and_alpha(40, quick) == (1, 0.5)        # 32 stable + 8 of 16 transition
@@ -383,8 +405,9 @@ def test_latent_pitch_sampling_and_ac_loss():
     assert counts.shape == (61,) and counts[6] == 3 and counts[36] == 1 and counts.sum() == 4
     midi = np.asarray(gs.sample_pitch(FULL, jax.random.key(2), 4000, counts))
     assert set(np.unique(midi)) == {30, 60} and 0.7 < np.mean(midi == 30) < 0.8
-    onehot = np.asarray(gs.pitch_onehot(FULL, np.array([24, 84])))
+    onehot = np.asarray(pitch_onehot(FULL, [24, 84]))
     assert onehot.shape == (2, 61) and onehot[0, 0] == 1 and onehot[1, 60] == 1
+    assert onehot.sum() == 2
     logits = np.random.default_rng(0).standard_normal((2, 61)).astype(np.float32)
     logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
     loss = cross_entropy(logits, np.array([0, 60]))

@@ -1,4 +1,5 @@
-"""gan_jax.midi: SMF parsing and writing, pitch range, latent schedule and note rendering."""
+"""gan_jax.midi: SMF parsing (hand-made files and conftest.write_midi's), pitch range, latent
+schedule and note rendering."""
 
 import math
 import warnings
@@ -6,8 +7,10 @@ import warnings
 import numpy as np
 import pytest
 
+from conftest import write_midi
 from gan_jax import midi
 from gan_jax.midi import MidiError, Note
+from gan_jax.sampling import slerp
 
 # --------------------------------------------------------------------------- a hand-made file
 
@@ -83,6 +86,21 @@ def test_overlapping_same_pitch_pairs_first_in_first_out():
     assert [(n.start, n.end, n.velocity) for n in notes] == [(0.0, 1.0, 64), (0.5, 1.5, 80)]
 
 
+def test_unknown_chunks_are_skipped_and_riff_rmid_is_unwrapped():
+    # The standard asks readers to skip chunks of unknown type (e.g. Yamaha's XFIH/XFKM).
+    with_extra = HAND_MADE[:14] + chunk(b"XFIH", b"\x01\x02\x03") + HAND_MADE[14:]
+    assert midi.parse_midi_bytes(with_extra) == midi.parse_midi_bytes(HAND_MADE)
+    # RIFF 'RMID' (some Windows tools): little-endian chunks padded to even lengths; the SMF
+    # is the 'data' chunk.
+    def riff(kind: bytes, body: bytes) -> bytes:
+        return kind + len(body).to_bytes(4, "little") + body + b"\x00" * (len(body) % 2)
+
+    rmid = riff(b"RIFF", b"RMID" + riff(b"LIST", b"INFO1") + riff(b"data", HAND_MADE))
+    assert midi.parse_midi_bytes(rmid) == midi.parse_midi_bytes(HAND_MADE)
+    with pytest.raises(MidiError, match="without a 'data' chunk"):
+        midi.parse_midi_bytes(riff(b"RIFF", b"RMID" + riff(b"LIST", b"INFO")))
+
+
 # --------------------------------------------------------------------------- writer round trip
 
 
@@ -96,7 +114,7 @@ def test_write_then_parse_round_trips_exactly_on_ticks(tmp_path):
         Note(1.0, 1.5, 36, 64, None, 9),        # drums
         Note(3.0, 3.5, 70, 1, 0, 0),
     ], key=lambda n: (n.start, n.pitch, n.channel, n.end))
-    path = midi.write_midi(tmp_path / "out.mid", notes)
+    path = write_midi(tmp_path / "out.mid", notes)
     assert midi.parse_midi(path, include_drums=True) == notes
     assert midi.parse_midi(path) == [n for n in notes if n.channel != 9]
 
@@ -113,7 +131,7 @@ def test_write_then_parse_within_half_a_tick(tmp_path, tempo_bpm, ticks_per_beat
     notes = [Note(float(s), float(s + d), int(p), int(v), 3, 0)
              for s, d, p, v in zip(starts, rng.uniform(0.05, 2, 20), rng.integers(24, 85, 20),
                                    rng.integers(1, 128, 20))]
-    back = midi.parse_midi(midi.write_midi(tmp_path / "r.mid", notes, tempo_bpm, ticks_per_beat))
+    back = midi.parse_midi(write_midi(tmp_path / "r.mid", notes, tempo_bpm, ticks_per_beat))
     tick = 60 / tempo_bpm / ticks_per_beat
     assert len(back) == len(notes)
     for a, b in zip(sorted(notes, key=by_pitch), sorted(back, key=by_pitch), strict=True):
@@ -124,7 +142,7 @@ def test_write_then_parse_within_half_a_tick(tmp_path, tempo_bpm, ticks_per_beat
 
 def test_writer_refuses_velocity_zero(tmp_path):
     with pytest.raises(ValueError, match="velocity"):
-        midi.write_midi(tmp_path / "v.mid", [Note(0.0, 1.0, 60, 0)])
+        write_midi(tmp_path / "v.mid", [Note(0.0, 1.0, 60, 0)])
 
 
 # --------------------------------------------------------------------------- bad input
@@ -203,34 +221,10 @@ def test_instrument_times_as_reference_and_short_pieces():
     np.testing.assert_array_equal(midi.instrument_times(5.0, 6.0), [-1e-4])   # n = 0 -> one instrument
 
 
-def unit(rng, n=8):
-    v = rng.standard_normal(n)
-    return v / np.linalg.norm(v)
-
-
-def test_slerp_endpoints_and_unit_norm():
-    rng = np.random.default_rng(1)
-    a, b = unit(rng), unit(rng)
-    np.testing.assert_allclose(midi.slerp(a, b, 0.0), a, atol=1e-12)
-    np.testing.assert_allclose(midi.slerp(a, b, 1.0), b, atol=1e-12)
-    for t in np.linspace(0, 1, 11):
-        assert np.linalg.norm(midi.slerp(a, b, t)) == pytest.approx(1.0)
-
-
-def test_slerp_parallel_and_opposite_vectors_are_finite():
-    rng = np.random.default_rng(2)
-    a = unit(rng)
-    np.testing.assert_allclose(midi.slerp(a, a, 0.3), a)
-    np.testing.assert_allclose(midi.slerp(a, 2 * a, 0.5), 1.5 * a)
-    middle = midi.slerp(a, -a, 0.5)
-    assert np.linalg.norm(middle) == pytest.approx(1.0) and abs(middle @ a) < 1e-12
-    np.testing.assert_allclose(midi.slerp(a, -a, 1.0), -a, atol=1e-12)
-
-
 def test_note_latents_bracketing():
     z = np.eye(3, 4)
     times = np.array([0.0, 1.0, 2.0])
-    got = midi.note_latents([0.5, 1.0, 1.25, -1.0, 3.0], times, z)
+    got = midi.note_latents([0.5, 1.0, 1.25, -1.0, 3.0], times, z, slerp)
     s = math.sqrt(0.5)
     expected = [[s, s, 0, 0], [0, 1, 0, 0], [0, math.cos(math.pi / 8), math.sin(math.pi / 8), 0],
                 [1, 0, 0, 0], [0, 0, 1, 0]]                   # outside: clamped to first / last
@@ -239,7 +233,7 @@ def test_note_latents_bracketing():
 
 def test_note_latents_single_instrument():
     z = np.arange(4.0)[None]
-    got = midi.note_latents([0.0, 2.0], midi.instrument_times(3.0, 6.0), z)
+    got = midi.note_latents([0.0, 2.0], midi.instrument_times(3.0, 6.0), z, slerp)
     np.testing.assert_array_equal(got, [z[0], z[0]])
 
 
@@ -321,13 +315,13 @@ def test_render_checks_audio_shape():
 
 def test_midi_to_clip_end_to_end(tmp_path):
     """The whole chain with a sine 'generator': file -> notes -> latents -> clip."""
-    path = midi.write_midi(tmp_path / "song.mid", [
+    path = write_midi(tmp_path / "song.mid", [
         Note(0.0, 1.0, 60, 100), Note(0.5, 1.5, 64, 80), Note(1.0, 2.0, 100, 90)])
     with pytest.warns(UserWarning, match="1 of 3"):
         notes = midi.fit_pitches(midi.parse_midi(path), mode="skip")
     times = midi.instrument_times(max(n.end for n in notes), 0.5)
     z_instruments = np.random.default_rng(4).standard_normal((len(times), 16))
-    z = midi.note_latents([n.start for n in notes], times, z_instruments)
+    z = midi.note_latents([n.start for n in notes], times, z_instruments, slerp)
     assert z.shape == (2, 16) and np.all(np.isfinite(z))
     t = np.arange(4000) / SR
     audio = np.stack([np.sin(2 * np.pi * 440 * 2 ** ((n.pitch - 69) / 12) * t) for n in notes])

@@ -1,4 +1,4 @@
-"""Tests for gan_jax.notes: NSynth folders, note folders, the embedded note set, dispatch.
+"""Tests for gan_jax.notes: NSynth folders, note folders, dispatch (embedded notes: test_synth.py).
 
 Fixtures are tiny NSynth-layout and note folders written into tmp_path with soundfile.
 The nsynth-gm test needs the shared data folder: set GAN_JAX_DATA to it (CI does);
@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 
 from gan_jax import notes as N
-from gan_jax.data import AudioDataset, DataError
+from gan_jax.dataset import AudioDataset, DataError
 
 SR = 16000
 LOGGER = "gan_jax.notes"
@@ -283,76 +283,6 @@ def test_note_folder_without_usable_notes_is_an_error(tmp_path):
         N.load_note_folder(tmp_path / "absent", slice_len=16)
 
 
-# --------------------------------------------------------------------------- embedded notes
-
-
-@pytest.fixture(scope="module")
-def embedded():
-    start = time.perf_counter()
-    ds = N.embedded_notes()
-    return ds, time.perf_counter() - start
-
-
-def test_embedded_notes_shape_labels_and_speed(embedded):
-    ds, seconds = embedded
-    print(f"embedded_notes(): {len(ds)} notes of 64000 samples in {seconds:.2f} s")
-    assert seconds < 10.0   # ~1-1.5 s on 2 cores; generous for loaded CI machines
-    assert len(ds) == 61 * 4 and ds.num_classes == 61 and ds.slicing == "first"
-    assert all(c.shape == (64000, 1) and c.dtype == np.float32 for c in ds.clips)
-    pitches = np.array([int(f.split(":")[2]) for f in ds.files])
-    np.testing.assert_array_equal(ds.labels, pitches - 24)
-    np.testing.assert_array_equal(N.pitch_histogram(ds, 61), np.full(61, 4))
-    assert {f.split(":")[1] for f in ds.files} == set(N.EMBEDDED_INSTRUMENTS)
-    audio = np.stack([c[:, 0] for c in ds.clips])
-    peaks = np.abs(audio).max(axis=1)
-    assert np.all(np.isfinite(audio)) and np.all((peaks > 0.29) & (peaks < 0.91))
-    # Held for 3 s, released within the 4 s: the last 0.1 s is near silence.
-    assert np.abs(audio[:, -1600:]).max() < 0.01 * peaks.min()
-
-
-def test_embedded_notes_deterministic_and_independent_of_the_rest(embedded):
-    ds, _ = embedded
-    small = N.embedded_notes(pitch_min=59, pitch_max=61, n_per_pitch=2)
-    full = dict(zip(ds.files, ds.clips))
-    for name, clip in zip(small.files, small.clips):
-        np.testing.assert_array_equal(clip, full[name])
-    np.testing.assert_array_equal(small.labels, [0, 0, 1, 1, 2, 2])
-    other_seed = N.embedded_notes(pitch_min=59, pitch_max=61, n_per_pitch=2, seed=1)
-    assert not np.array_equal(other_seed.clips[0], small.clips[0])
-
-
-def estimate_f0(clip, sr=SR):
-    """FFT peak of the sustained part (0.5-2.5 s), refined by parabolic interpolation."""
-    x = clip[sr // 2 : 5 * sr // 2, 0].astype(np.float64)
-    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size), n=1 << 18))
-    k = int(np.argmax(spectrum))
-    a, b, c = np.log(spectrum[k - 1 : k + 2])
-    return (k + 0.5 * (a - c) / (a - 2 * b + c)) * sr / (1 << 18)
-
-
-@pytest.mark.parametrize("instrument", ["bowed", "reed", "pluck"])
-def test_embedded_notes_have_their_pitch(embedded, instrument):
-    ds, _ = embedded
-    checked = 0
-    for name, clip in zip(ds.files, ds.clips):
-        _, kind, pitch, _ = name.split(":")
-        if kind != instrument:
-            continue
-        expected = 440 * 2 ** ((int(pitch) - 69) / 12)
-        assert estimate_f0(clip) == pytest.approx(expected, rel=0.03), name
-        checked += 1
-    assert checked == 61
-
-
-def test_embedded_partials_stay_below_nyquist():
-    # At 8 kHz the limit is 3.6 kHz; a bright high note must keep its spectrum under it.
-    ds = N.embedded_notes(sample_rate=8000, slice_len=16000, pitch_min=80, pitch_max=84, n_per_pitch=4)
-    freqs = np.fft.rfftfreq(16000, 1 / 8000)
-    for clip in ds.clips:
-        power = np.abs(np.fft.rfft(clip[:, 0])) ** 2
-        assert power[freqs > 3700].sum() < 1e-5 * power.sum()
-
-
 # --------------------------------------------------------------------------- dispatch
 
 
@@ -374,12 +304,11 @@ def test_load_notes_dispatch(tmp_path):
         N.load_notes(None, slicelen=64)
 
 
-def test_pitch_histogram_and_batches():
+def test_pitch_labels_and_batches():
     ds = N.embedded_notes(slice_len=2000, pitch_min=60, pitch_max=65, n_per_pitch=2)
-    np.testing.assert_array_equal(N.pitch_histogram(ds, 6), [2] * 6)
-    np.testing.assert_array_equal(N.pitch_histogram(ds, 8), [2] * 6 + [0, 0])
-    with pytest.raises(DataError, match="num_classes=4"):
-        N.pitch_histogram(ds, 4)
+    # Two notes per class and no label outside the 6 classes of MIDI 60..65.
+    np.testing.assert_array_equal(np.bincount(ds.labels, minlength=8), [2] * 6 + [0, 0])
+    assert ds.label_names == ("60", "61", "62", "63", "64", "65")
     audio, labels = next(ds.batches(seed=0, batch_shape=(2, 4)))
     assert audio.shape == (2, 4, 2000, 1) and labels.shape == (2, 4) and labels.dtype == np.int32
 
@@ -407,7 +336,7 @@ def test_nsynth_gm_real_data(data_root):
     seconds = time.perf_counter() - start
     print(f"load_notes({root}): {len(ds)} notes in {seconds:.2f} s")
     assert len(ds) == 488 and ds.num_classes == 61 and ds.sample_rate == 16000
-    np.testing.assert_array_equal(N.pitch_histogram(ds, 61), np.full(61, 8))
+    np.testing.assert_array_equal(np.bincount(ds.labels, minlength=61), np.full(61, 8))
     assert all(c.shape == (64000, 1) for c in ds.clips) and ds.skipped == []
     peaks = np.array([np.abs(c).max() for c in ds.clips])
     assert np.all(peaks > 0.01) and np.all(peaks < 1.0)   # real notes, not normalised

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import tiny_config
+from conftest import tiny_config, write_midi
 from gan_jax import load, midi, sample, sampling
 from gan_jax import train as T
 
@@ -143,6 +143,30 @@ def test_pitch_needs_a_conditional_model(runs):
         sample(params, jax.random.key(0), n=1, pitch=60)
 
 
+def unit(rng, n=8):
+    v = rng.standard_normal(n)
+    return v / np.linalg.norm(v)
+
+
+def test_slerp_endpoints_and_unit_norm():
+    rng = np.random.default_rng(1)
+    a, b = unit(rng), unit(rng)
+    np.testing.assert_allclose(sampling.slerp(a, b, 0.0), a, atol=1e-12)
+    np.testing.assert_allclose(sampling.slerp(a, b, 1.0), b, atol=1e-12)
+    for t in np.linspace(0, 1, 11):
+        assert np.linalg.norm(sampling.slerp(a, b, t)) == pytest.approx(1.0)
+
+
+def test_slerp_parallel_and_opposite_vectors_are_finite():
+    rng = np.random.default_rng(2)
+    a = unit(rng)
+    np.testing.assert_allclose(sampling.slerp(a, a, 0.3), a)
+    np.testing.assert_allclose(sampling.slerp(a, 2 * a, 0.5), 1.5 * a)
+    middle = sampling.slerp(a, -a, 0.5)
+    assert np.linalg.norm(middle) == pytest.approx(1.0) and abs(middle @ a) < 1e-12
+    np.testing.assert_allclose(sampling.slerp(a, -a, 1.0), -a, atol=1e-12)
+
+
 def test_interpolation_latents():
     cfg = tiny_config("gansynth")
     z = sampling.interpolation_latents(cfg, jax.random.key(3), 5)
@@ -165,7 +189,7 @@ def test_render_midi_file(gansynth_runs, tmp_path):
     params, cfg = load(straight)
     notes = [midi.Note(0.5, 1.0, 60, 127), midi.Note(0.25, 0.5, 63, 64),
              midi.Note(1.0, 1.5, 61, 100), midi.Note(0.75, 1.0, 75, 127)]   # 75: out of range
-    path = midi.write_midi(tmp_path / "song.mid", notes)
+    path = write_midi(tmp_path / "song.mid", notes)
     with pytest.warns(UserWarning, match="1 of 4 notes outside pitch range 60-63 were dropped"):
         audio = sampling.render_midi(params, midi.parse_midi(path), jax.random.key(0))
     sr = cfg.data.sample_rate

@@ -218,17 +218,6 @@ def _resolve_stage(cfg: GANSynthConfig, stage: int | None) -> int:
     return int(stage)
 
 
-def stage_resolution(stage: int | None, cfg: GANSynthConfig | None = None) -> tuple[int, int]:
-    """(time, freq) resolution of the newest block at `stage` (2x16 at stage 0, 4x32 at 1-2, ...).
-
-    G's output and D's input stay at the full resolution at every stage; this is the finest
-    detail they carry.
-    """
-    cfg = GANSynthConfig() if cfg is None else cfg
-    scale = 2 ** (stage_num_blocks(_resolve_stage(cfg, stage)) - 1)
-    return cfg.start_height * scale, cfg.start_width * scale
-
-
 def _stage_end(cfg: GANSynthConfig, stage: int) -> int:
     """Images seen when `stage` ends (`train_util.get_stage_info`), before the last-stage rule."""
     return ((stage // 2 + 1) * cfg.stable_stage_num_images
@@ -239,22 +228,6 @@ def stage_ends(cfg: GANSynthConfig) -> tuple[int, ...]:
     """Image count at which each stage ends; the last stage runs to total_num_images."""
     ends = [_stage_end(cfg, s) for s in range(cfg.num_stages - 1)] + [cfg.total_num_images]
     return tuple(min(e, cfg.total_num_images) for e in ends)
-
-
-def progress(images_seen: int, cfg: GANSynthConfig) -> float:
-    """The reference's progress p in [0, num_resolutions - 1] (`networks.compute_progress`).
-
-    p = floor(i / (S + T)) + max(0, ((i mod (S + T)) - S) / T) with S, T the stable and
-    transition image counts and i capped at S n + T (n - 1) - 1 for the stage's n blocks
-    (so p <= n - 1; 10.4M - 1 images in the last stage of the reference schedule).
-    """
-    if not cfg.progressive:
-        return float(cfg.num_resolutions - 1)
-    stage, _ = stage_and_alpha(images_seen, cfg)
-    n = stage_num_blocks(stage)
-    s, t = cfg.stable_stage_num_images, cfg.transition_stage_num_images
-    i = min(int(images_seen), s * n + t * (n - 1) - 1)
-    return float(i // (s + t)) + max(0.0, ((i % (s + t)) - s) / t)
 
 
 def stage_and_alpha(images_seen: int, cfg: GANSynthConfig) -> tuple[int, float]:
@@ -514,11 +487,6 @@ def blend_images(cfg: GANSynthConfig, x_BxHxWxC, stage: int | None, alpha=1.0):
 def sample_latent(cfg: GANSynthConfig, key, n: int):
     """z ~ N(0, I_latent_dim), as `tf.random_normal`."""
     return jax.random.normal(key, (n, cfg.latent_dim))
-
-
-def pitch_onehot(cfg: GANSynthConfig, midi_B):
-    """MIDI pitches -> one-hot over the sorted pitch list pitch_min..pitch_max ([B, 61])."""
-    return jax.nn.one_hot(jnp.asarray(midi_B) - cfg.pitch_min, cfg.num_pitches)
 
 
 def pitch_histogram(cfg: GANSynthConfig, midi) -> np.ndarray:
