@@ -5,6 +5,7 @@
     python sample.py --workdir DIR --pitch C3,E3,G3 --n 4  # each timbre at every pitch
     python sample.py --workdir DIR --interpolate 9 --pitch 60   # timbre morph in 9 steps
     python sample.py --workdir DIR --midi song.mid --out song.wav
+    python sample.py --workdir DIR --gallery page/          # open page/index.html in a browser
 """
 
 import argparse
@@ -48,6 +49,17 @@ def main(argv=None) -> int:
                    help="--midi: seconds between the random instruments the timbre moves through")
     g.add_argument("--out-of-range", choices=("skip", "transpose"), default="skip",
                    help="--midi: drop notes outside the model's pitch range or move them by octaves")
+    g = p.add_argument_group("gallery")
+    g.add_argument("--gallery", metavar="DIR",
+                   help="write the clips as a web page instead of plain files: DIR/index.html "
+                        "with a player and a spectrogram per clip, and the clips as "
+                        "DIR/clip_NNNN.wav. GANSynth: each of the --n timbres at every --pitch "
+                        "(default: 5 pitches across the model's range), one section per pitch. "
+                        "DIR must be new, empty or a previous gallery (overwritten); not with "
+                        "--out or --midi")
+    g.add_argument("--classifier", metavar="CLS_DIR",
+                   help="--gallery: score the clips with this trained classifier and show the "
+                        "scores as a table at the top of the page (and in DIR/scores.json)")
     args = p.parse_args(argv)
     from gan_jax.signals import run_stopping_cleanly
 
@@ -56,44 +68,27 @@ def main(argv=None) -> int:
 
 
 def run(args, stop) -> int:
-    import os
     import warnings
 
     import jax
-    import numpy as np
-    import soundfile as sf
 
     warnings.formatwarning = lambda message, *_, **__: f"warning: {message}\n"
 
-    from gan_jax import files, load, midi, sampling
+    from gan_jax import files, gallery, load, midi, sampling
 
     key = jax.random.key(args.seed)
     with stop.interruptible():   # imports are done: a stop request may interrupt now
         try:
-            if args.n < 1 or args.batch < 1:
-                raise ValueError("--n and --batch must be >= 1")
-            if args.midi and (args.pitch or args.interpolate):
-                raise ValueError("--midi takes its pitches from the file; "
-                                 "drop --pitch/--interpolate")
+            check_args(args)
             pitches = parse_pitches(args.pitch) if args.pitch else None
             workdir = files.user_path(args.workdir)
-            if args.midi:
-                notes = midi.parse_midi(args.midi)
-                default = workdir / f"{Path(args.midi).stem}.wav"
-                out = files.user_path(args.out) if args.out else default
-                names = [out]
-            else:
-                out = files.user_path(args.out) if args.out else workdir / "samples"
-                count = args.interpolate or args.n
-                stem = "interp" if args.interpolate else "sample"
-                names = [out / (f"{stem}_{i:04d}" + (f"_p{q}" if pitches else "") + ".wav")
-                         for i in range(count) for q in (pitches or [None])]
-            clash = [f for f in names if f.exists()]
-            if clash and not args.force:
-                raise FileExistsError(f"{clash[0]} exists ({len(clash)} files would be "
-                                      "overwritten); pass --force or choose another --out")
+            notes = midi.parse_midi(args.midi) if args.midi else None
+            out, names = targets(args, workdir, pitches)
             params, cfg = load(workdir, step=args.step)
-            files.writable_dir(names[0].parent, "output folder")   # before the work, not after
+            if args.gallery:   # before the work, not after
+                gallery.check_gallery_dir(out)
+            else:
+                files.writable_dir(names[0].parent, "output folder")
             if args.midi:
                 clips = [sampling.render_midi(params, notes, key, out_of_range=args.out_of_range,
                                               secs_per_instrument=args.secs_per_instrument,
@@ -102,24 +97,110 @@ def run(args, stop) -> int:
                     raise ValueError(f"{args.midi}: no notes to render")
             else:
                 k_z, k_gen = jax.random.split(key)
-                if args.interpolate:
-                    z = sampling.interpolation_latents(cfg, k_z, args.interpolate)
-                else:
-                    z = sampling.random_latents(cfg, k_z, args.n)
-                if pitches:   # latent i at every pitch, in the order of `names`
-                    z, pitches = np.repeat(z, len(pitches), axis=0), np.tile(pitches, len(z))
+                z, pitches, groups = latents(args, cfg, k_z, pitches)
                 clips = sampling.generate(params, k_gen, z, pitches, args.batch,
                                           progress=len(z) > args.batch)
-            for name, clip in zip(names, clips, strict=True):
-                tmp = name.with_name(f".{name.name}.tmp")   # renamed when complete: no half files
-                sf.write(tmp, clip, cfg.data.sample_rate, subtype="PCM_16", format="WAV")
-                os.replace(tmp, name)
+            if args.gallery:
+                index = write_gallery(args, out, workdir, cfg, clips, pitches, groups)
+                print(f"wrote {len(clips)} clip(s) at {cfg.data.sample_rate} Hz to the gallery "
+                      f"{index}", file=sys.stderr)
+                return 0
+            write_wavs(names, clips, cfg.data.sample_rate)
         except (ValueError, OSError) as e:   # MidiError and bad pitches are ValueErrors
             print(f"error: {e}", file=sys.stderr)
             return 2
     where = names[0] if args.midi else out
     print(f"wrote {len(names)} file(s) at {cfg.data.sample_rate} Hz to {where}", file=sys.stderr)
     return 0
+
+
+def check_args(args) -> None:
+    """ValueError for option combinations that cannot work, before anything is loaded."""
+    if args.n < 1 or args.batch < 1:
+        raise ValueError("--n and --batch must be >= 1")
+    if args.midi and (args.pitch or args.interpolate):
+        raise ValueError("--midi takes its pitches from the file; drop --pitch/--interpolate")
+    if args.gallery and (args.out or args.midi):
+        raise ValueError("--gallery holds the wav files itself and shows generated clips; "
+                         "drop --out/--midi")
+    if args.classifier and not args.gallery:
+        raise ValueError("--classifier scores the clips of a gallery; add --gallery DIR")
+    if args.classifier:
+        from gan_jax import classifier
+        classifier.check_folder(args.classifier)
+
+
+def targets(args, workdir, pitches):
+    """(output folder or file, the wav paths to write; [] for a gallery). FileExistsError
+    when files would be overwritten without --force."""
+    from gan_jax import files
+
+    if args.gallery:   # a previous gallery is overwritten, other files refused
+        return files.user_path(args.gallery), []
+    if args.midi:
+        out = files.user_path(args.out) if args.out else workdir / f"{Path(args.midi).stem}.wav"
+        names = [out]
+    else:
+        out = files.user_path(args.out) if args.out else workdir / "samples"
+        stem = "interp" if args.interpolate else "sample"
+        names = [out / (f"{stem}_{i:04d}" + (f"_p{q}" if pitches else "") + ".wav")
+                 for i in range(args.interpolate or args.n) for q in (pitches or [None])]
+    clash = [f for f in names if f.exists()]
+    if clash and not args.force:
+        raise FileExistsError(f"{clash[0]} exists ({len(clash)} files would be overwritten); "
+                              "pass --force or choose another --out")
+    return out, names
+
+
+def latents(args, cfg, key, pitches):
+    """(z, pitch per latent or None, gallery section per latent or None)."""
+    import numpy as np
+
+    from gan_jax import gallery, sampling
+    from gan_jax.models import get_model
+
+    if args.interpolate:
+        z = sampling.interpolation_latents(cfg, key, args.interpolate)
+    else:
+        z = sampling.random_latents(cfg, key, args.n)
+    pitch_range = get_model(cfg.model_name).pitch_range
+    if args.gallery and pitch_range and not pitches:
+        pitches = gallery.spread_pitches(*pitch_range(cfg.model))
+    if args.gallery and pitches:   # every timbre at every pitch, a section per pitch
+        return gallery.pitch_grid(z, pitches)
+    if pitches:   # latent i at every pitch, in the order of the file names
+        return np.repeat(z, len(pitches), axis=0), np.tile(pitches, len(z)), None
+    return z, None, None
+
+
+def write_gallery(args, out, workdir, cfg, clips, pitches, groups):
+    from gan_jax import gallery
+
+    scores = (classifier_scores(args.classifier, clips, cfg.data.sample_rate, pitches)
+              if args.classifier else None)
+    title = (f"{workdir.name}: {cfg.model_name} {'interpolation' if args.interpolate else 'samples'}, "
+             f"{'latest checkpoint' if args.step is None else f'step {args.step}'}, seed {args.seed}")
+    return gallery.write_gallery(out, clips, cfg.data.sample_rate, title=title, scores=scores,
+                                 groups=groups)
+
+
+def write_wavs(names, clips, sample_rate: int) -> None:
+    """16-bit wavs, each renamed into place when complete: no half-written files."""
+    import os
+
+    import soundfile as sf
+
+    for name, clip in zip(names, clips, strict=True):
+        tmp = name.with_name(f".{name.name}.tmp")
+        sf.write(tmp, clip, sample_rate, subtype="PCM_16", format="WAV")
+        os.replace(tmp, name)
+
+
+def classifier_scores(classifier_dir: str, clips, sample_rate: int, pitches) -> dict:
+    """--classifier: gan_jax.evaluate's scores of the clips (a flat dict for the page)."""
+    from gan_jax import classifier, evaluate   # only this option needs them
+
+    return evaluate.score(classifier.load_classifier(classifier_dir), clips, sample_rate, pitches=pitches)
 
 
 if __name__ == "__main__":

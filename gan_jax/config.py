@@ -50,6 +50,9 @@ class TrainConfig:
     keep: int = 3                   # checkpoints kept
     num_samples: int = 4            # clips written to TensorBoard
     debug_nan_at_step: int = 0      # tests: G step k sees a NaN batch, so the run diverges; 0 = off
+    classifier: str = ""            # a folder from `evaluate.py classifier`: score G while training
+    eval_every: int = 0             # with classifier: IS/FD/NDB every N steps, to TensorBoard and
+    eval_n: int = 256               #   <workdir>/metrics.jsonl, from eval_n clips (scores depend on n)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

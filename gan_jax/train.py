@@ -24,7 +24,7 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 from tqdm.auto import tqdm
 
-from gan_jax import checkpoint, data, files, losses, notes, sampling, writers
+from gan_jax import checkpoint, classifier, data, evaluate, files, losses, notes, sampling, writers
 from gan_jax import config as config_lib
 from gan_jax import step as step_lib
 from gan_jax.models import get_model
@@ -36,7 +36,8 @@ log = logging.getLogger("gan_jax.train")
 
 # Keys that may change when a run is resumed: they schedule the run, they do not define it.
 RESUMABLE_KEYS = ("train.steps", "train.log_every", "train.sample_every", "train.ckpt_every",
-                  "train.keep", "train.num_samples", "train.debug_nan_at_step")
+                  "train.keep", "train.num_samples", "train.debug_nan_at_step", "train.classifier",
+                  "train.eval_every", "train.eval_n")
 
 
 class TrainError(RuntimeError):
@@ -60,6 +61,12 @@ def validate(cfg: config_lib.Config) -> None:
     for key in ("drift_weight", "d_ac_weight", "g_ac_weight"):
         if getattr(cfg.train, key) < 0:
             raise config_lib.ConfigError(f"train.{key} must be >= 0, got {getattr(cfg.train, key)}")
+    if cfg.train.eval_every < 0 or cfg.train.eval_n < 1:
+        raise config_lib.ConfigError(f"train.eval_every must be >= 0 and train.eval_n >= 1, got "
+                                     f"{cfg.train.eval_every} and {cfg.train.eval_n}")
+    if cfg.train.eval_every and not cfg.train.classifier:
+        raise config_lib.ConfigError("train.eval_every needs train.classifier=<folder from "
+                                     "`evaluate.py classifier`>")
     if cfg.train.gp_target <= 0:
         raise config_lib.ConfigError(f"train.gp_target must be > 0, got {cfg.train.gp_target}")
     model_rate = cfg.model.sample_rate   # None: the model works at any rate
@@ -256,6 +263,9 @@ def _prepare(cfg, workdir, allow_config_change, devices):
     if cfg.data.path:   # config.json records the folder itself, whatever the working directory
         cfg = dataclasses.replace(
             cfg, data=dataclasses.replace(cfg.data, path=str(files.user_path(cfg.data.path))))
+    if cfg.train.classifier:   # checked now, not after minutes of data loading and compiling
+        path = str(classifier.check_folder(cfg.train.classifier))
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, classifier=path))
     mesh = make_mesh(devices)
     check_batch(cfg.train.batch_size, mesh)
     if cfg.train.batch_size % jax.process_count():
@@ -286,6 +296,8 @@ def _loop(cfg, workdir, mesh, dataset, ckpts, state, start, stats, progress, lea
         cfg.seed, (tc.n_critic, tc.batch_size), start=start,
         shard=(jax.process_index(), jax.process_count())))
     save = functools.partial(_save, cfg, ckpts, stats_meta)
+    evaluator = (evaluate.Evaluator(tc.classifier, tc.eval_n, cfg.seed + 2)
+                 if lead and tc.classifier and tc.eval_every else None)
 
     step = saved = start
     stage, step_fn = None, None
@@ -316,11 +328,14 @@ def _loop(cfg, workdir, mesh, dataset, ckpts, state, start, stats, progress, lea
             bar.update(1)
             checkpoint_now = step % tc.ckpt_every == 0 or step == tc.steps
             sample_now = lead and step % tc.sample_every == 0
-            if checkpoint_now or sample_now:
+            eval_now = evaluator is not None and step % tc.eval_every == 0
+            if checkpoint_now or sample_now or eval_now:
                 # Checked before the state is used: a diverged state is never saved.
                 last, pending = report(*pending, saved), None
             if sample_now:
                 _write_samples(cfg, writer, sample_key, stats, step, state)
+            if eval_now:
+                _write_scores(cfg, writer, evaluator, workdir, stats, step, state)
             if checkpoint_now:
                 saved = save(step, state, saved)
         if pending is not None:
@@ -358,6 +373,17 @@ def _write_samples(cfg, writer, key, stats, step: int, state) -> None:
     writer.audio(step, "samples", audio, cfg.data.sample_rate)
     if spectrogram:   # time across, frequency up
         writer.images(step, "spectrograms", np.swapaxes(np.asarray(spec_NxTxF), 1, 2)[:, ::-1])
+
+
+def _write_scores(cfg, writer, evaluator, workdir, stats, step: int, state) -> None:
+    """The classifier's scores of G now: numbers to TensorBoard (eval/...), everything as one
+    line of <workdir>/metrics.jsonl."""
+    scores = evaluator(sampling.make_generator(cfg, generator_item(cfg, state), stats, step))
+    writer.scalars(step, {f"eval/{k}": v for k, v in scores.items()
+                          if isinstance(v, (int, float)) and k != "n"})
+    evaluate.append_jsonl(workdir / "metrics.jsonl", {"step": step, **scores})
+    log.info("step %d: IS %.3f, FD %.3g, NDB %d/%d", step, scores["is_all"], scores["fd"], scores["ndb"],
+             len(evaluator.clf.centroids))
 
 
 def _host_metrics(step, metrics, saved: int) -> dict:

@@ -67,6 +67,22 @@ def cross_entropy(class_logits_BxK, labels_B):
     return -jnp.mean(jnp.take_along_axis(logp_BxK, jnp.asarray(labels_B)[:, None], axis=-1))
 
 
+def tb_events(logdir):
+    """Every TensorBoard Event in `logdir`'s event files (TFRecord framing: length, crc, data, crc)."""
+    import struct
+
+    from tensorboardX.proto.event_pb2 import Event
+    out = []
+    for path in sorted(Path(logdir).glob("events.out.tfevents.*")):
+        data = path.read_bytes()
+        i = 0
+        while i < len(data):
+            (n,) = struct.unpack("<Q", data[i:i + 8])
+            out.append(Event.FromString(data[i + 12:i + 12 + n]))
+            i += 12 + n + 4
+    return out
+
+
 def replace(cfg, **sections):
     return dataclasses.replace(cfg, **sections)
 
@@ -100,3 +116,22 @@ def write_midi(path, notes, tempo_bpm: float = 120, ticks_per_beat: int = 480) -
         last = tick
     mido.MidiFile(type=0, ticks_per_beat=ticks_per_beat, tracks=[track]).save(path)
     return Path(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tmp_path_factory):
+    """(classifier folder, held-out clips) of a small classifier trained on the embedded sounds
+    (~1 min): real enough that its scores separate real clips from junk."""
+    from gan_jax import classifier, evaluate
+
+    out = tmp_path_factory.mktemp("classifier") / "embedded"
+    settings = {"steps": 200, "junk_per_batch": 24, "batch_size": 48}
+    jax.config.update("jax_disable_most_optimizations", False)   # this one trains, not just compiles
+    try:
+        evaluate.train_and_save(None, out, progress=False, **settings)
+    finally:
+        jax.config.update("jax_disable_most_optimizations", True)
+    clf = classifier.load_classifier(out)
+    _, heldout = evaluate.classifier_data(None, pitch=False, sample_rate=clf.cfg.sample_rate,
+                                          slice_len=clf.cfg.slice_len)
+    return out, heldout

@@ -1,12 +1,13 @@
 """The generic train step: device-count invariance, sharding errors, loss options, learning."""
 
+import json
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import cross_entropy, tiny_config
+from conftest import cross_entropy, tb_events, tiny_config
 from gan_jax import config as config_lib
 from gan_jax import train as T
 
@@ -114,6 +115,24 @@ def test_bad_train_settings_are_refused():
         T.validate(tiny_config(**{"train.loss": "wasserstein"}))
     with pytest.raises(config_lib.ConfigError, match="train.ema"):
         T.validate(tiny_config(**{"train.ema": "1.0"}))
+
+
+def test_classifier_scores_snapshots_while_training(tiny_classifier, tmp_path):
+    folder, _ = tiny_classifier
+    cfg = tiny_config(**{"train.steps": "2", "train.classifier": str(folder), "train.eval_every": "1",
+                         "train.eval_n": "12"})
+    T.train(cfg, tmp_path / "run", progress=False, devices=jax.devices()[:1])
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [1, 2] and all(r["n"] == 12 for r in lines)
+    assert all(1.0 <= r["is_all"] <= 10.0 and r["fd"] > 0 and sum(r["histogram"]) == 12 for r in lines)
+    assert "is_mean" in lines[0]   # 12 clips make 10 splits
+    tags = {v.tag for e in tb_events(tmp_path / "run" / "tb") for v in e.summary.value}
+    assert {"eval/is_all", "eval/fd", "eval/ndb", "eval/jsd"} <= set(tags)
+    with pytest.raises(config_lib.ConfigError, match="train.eval_every needs train.classifier"):
+        T.validate(tiny_config(**{"train.eval_every": "5"}))
+    with pytest.raises(FileNotFoundError, match="classifier.json: missing"):
+        T.train(tiny_config(**{"train.classifier": str(tmp_path / "none"), "train.eval_every": "1"}),
+                tmp_path / "run2", progress=False, devices=jax.devices()[:1])
 
 
 def test_gansynth_d_loss_has_the_reference_terms():

@@ -1,25 +1,11 @@
 """TensorBoard events: written synchronously and readable; a failing disk is one warning."""
 
 import logging
-import struct
 
 import numpy as np
-from tensorboardX.proto.event_pb2 import Event
 
+from conftest import tb_events
 from gan_jax import writers
-
-
-def _events(logdir):
-    """Every Event in the run's event files (TFRecord framing: length, crc, data, crc)."""
-    out = []
-    for path in sorted(logdir.glob("events.out.tfevents.*")):
-        data = path.read_bytes()
-        i = 0
-        while i < len(data):
-            (n,) = struct.unpack("<Q", data[i:i + 8])
-            out.append(Event.FromString(data[i + 12:i + 12 + n]))
-            i += 12 + n + 4
-    return out
 
 
 def test_scalars_audio_and_images_round_trip(tmp_path):
@@ -27,7 +13,7 @@ def test_scalars_audio_and_images_round_trip(tmp_path):
     w.scalars(3, {"train/d_loss": 1.5, "train/g_loss": -0.25})
     w.audio(3, "samples", np.zeros((2, 800, 1), np.float32), 8000)
     w.images(3, "spectrograms", np.zeros((2, 16, 8), np.float32))
-    events = _events(tmp_path / "tb")   # readable before close: every write is flushed
+    events = tb_events(tmp_path / "tb")   # readable before close: every write is flushed
     w.close()
     values = {v.tag: v for e in events if e.step == 3 for v in e.summary.value}
     assert values["train/d_loss"].simple_value == 1.5
