@@ -4,7 +4,8 @@
     uv run python benchmarks/calibration.py --classifier cls/fsdd --data ../shared/data/fsdd
 
 Conditions: the held-out (FSDD test) clips; white noise; silence; steady sine tones
-(60 Hz - 5 kHz); the real clips plus white noise at three levels. Every condition has the
+(60 Hz - 5 kHz); the real clips plus white noise at three levels; the real clips reversed
+and chunk-shuffled in place (nonsense with speech's spectrum). Every condition has the
 same n (the held-out set's size), since IS, FD and NDB depend on n. Prints a JSON line per
 condition and then a Markdown table (the README's calibration table).
 """
@@ -33,6 +34,21 @@ def conditions(real_NxT: np.ndarray, sample_rate: int, seed: int = 0) -> dict:
            "sine tones": np.stack([0.5 * np.sin(2 * np.pi * f * t) for f in np.geomspace(60, 5000, n)])}
     for level in (0.01, 0.03, 0.1):
         out[f"real + noise {level}"] = real_NxT + level * rng.standard_normal(real_NxT.shape)
+    out["real, reversed"] = np.stack([_in_place(c, lambda x: x[::-1]) for c in real_NxT])
+    def shuffle(x):
+        parts = np.array_split(x, 8)
+        return np.concatenate([parts[i] for i in rng.permutation(8)])
+
+    out["real, 8 chunks shuffled"] = np.stack([_in_place(c, shuffle) for c in real_NxT])
+    return out
+
+
+def _in_place(clip, scramble):
+    """`scramble` applied to the sounding part of a clip (up to its last sample above -80 dB),
+    which stays where it was: the speech is scrambled, not moved."""
+    n = int(np.nonzero(np.abs(clip) > 1e-4 * np.abs(clip).max())[0][-1]) + 1
+    out = np.zeros_like(clip)
+    out[:n] = scramble(clip[:n])
     return out
 
 

@@ -11,8 +11,9 @@ plain classifier (one gave IS ~5 on steady sine tones and on reversed speech):
 - augmentation of every real clip: speed change (+-6 %), time shift (+-10 %), gain and a
   light noise floor;
 - outlier exposure: each batch also holds junk -- white, pink and brown noise, sweeps,
-  steady tones, buzzes, clicks, silence, and time-reversed or chunk-shuffled training
-  clips -- trained toward the uniform distribution, so nonsense scores as "no class";
+  steady tones, buzzes, clicks, silence, and training clips time-reversed or
+  chunk-shuffled in place -- trained toward the uniform distribution, so nonsense scores
+  as "no class" (without the in-place scrambles reversed speech scored IS ~5);
 - temperature scaling fitted on held-out clips after training, so probabilities (and so
   the Inception Score) are calibrated rather than over-confident.
 
@@ -186,6 +187,8 @@ def augment(key, x_BxT):
     x = _gather(x_BxT, jnp.arange(t)[None, :] * speed - shift)
     gain = 10.0 ** (jax.random.uniform(k_gain, (b, 1), minval=-20.0, maxval=0.0) / 20.0)
     level = 10.0 ** (jax.random.uniform(k_level, (b, 1), minval=-70.0, maxval=-35.0) / 20.0)
+    # Half the clips stay clean, so a clean recording is as familiar as a noisy one.
+    level = jnp.where(jax.random.uniform(jax.random.fold_in(k_level, 1), (b, 1)) < 0.5, level, 0.0)
     return gain * x + level * jax.random.normal(k_noise, (b, t))
 
 
@@ -195,6 +198,28 @@ def _coloured_noise(key, n: int, t: int, exponent: float):
     f = jnp.maximum(jnp.arange(spec.shape[-1]), 1.0)[None, :]
     x = jnp.fft.irfft(spec * f ** (-exponent / 2), n=t, axis=-1)
     return x / (jnp.max(jnp.abs(x), axis=-1, keepdims=True) + 1e-9)
+
+
+def _scrambled(key, x_BxT, chunks: int = 8):
+    """(time-reversed, chunk-shuffled) copies of real clips, scrambled within each clip's
+    sounding part (up to its last sample above -80 dB), which stays where it was.
+
+    Why not reverse the whole buffer: a short recording padded with zeros would move to the
+    end, and the classifier would learn where the sound is instead of what it is (reversed
+    speech kept in place then scored IS ~5)."""
+    b, t = x_BxT.shape
+    i = jnp.arange(t)[None, :]
+    loud = jnp.abs(x_BxT) > 1e-4 * jnp.max(jnp.abs(x_BxT), axis=-1, keepdims=True)
+    n = jnp.max(jnp.where(loud, i + 1, 1), axis=-1, keepdims=True)      # sounding length [B, 1]
+    inside = i < n
+    at = lambda idx: jnp.where(inside, jnp.take_along_axis(x_BxT, jnp.clip(idx, 0, t - 1), axis=-1), 0.0)
+    start = lambda j: (j * n) // chunks                  # chunk j is [start(j), start(j + 1))
+    bounds = start(jnp.arange(1, chunks)[None, :])       # [B, chunks - 1]
+    chunk = jnp.sum(bounds[:, None, :] <= i[:, :, None], axis=-1)
+    src = jnp.take_along_axis(jnp.argsort(jax.random.uniform(key, (b, chunks)), axis=-1), chunk, axis=-1)
+    # Chunk lengths differ by one at most: the clip keeps its length, a sample may repeat.
+    offset = jnp.minimum(i - start(chunk), start(src + 1) - start(src) - 1)
+    return at(n - 1 - i), at(start(src) + offset)
 
 
 def junk(key, real_BxT, n: int, sample_rate: int):
@@ -218,16 +243,11 @@ def junk(key, real_BxT, n: int, sample_rate: int):
     buzz_f = u(keys[4], 40.0, 400.0)
     buzz = 2 * ((ts * buzz_f) % 1.0) - 1.0
     clicks = (jax.random.uniform(keys[5], (n, t)) < u(keys[6], 1.0, 30.0) / t).astype(jnp.float32)
-    chunks = 8
-    c = t // chunks
-    perm = jnp.argsort(jax.random.uniform(keys[7], (n, chunks)), axis=-1)
     source = real_BxT[jax.random.randint(keys[8], (n,), 0, real_BxT.shape[0])]
-    pieces = source[:, : c * chunks].reshape(n, chunks, c)
-    shuffled = jnp.take_along_axis(pieces, perm[..., None], axis=1).reshape(n, c * chunks)
-    shuffled = jnp.pad(shuffled, ((0, 0), (0, t - c * chunks)))
+    reversed_, shuffled = _scrambled(keys[7], source)
     kinds = [_coloured_noise(keys[9], n, t, 0.0), _coloured_noise(keys[10], n, t, 1.0),
              _coloured_noise(keys[11], n, t, 2.0), sweep, tone, buzz, clicks,
-             jnp.zeros((n, t)), source[:, ::-1], shuffled]
+             jnp.zeros((n, t)), reversed_, shuffled]
     choice = jax.random.randint(jax.random.fold_in(key, 1), (n,), 0, len(kinds))
     out = jnp.stack(kinds, axis=1)[jnp.arange(n), choice]
     # A random fade in and out, so junk is not always full-length and steady.
@@ -305,7 +325,7 @@ def train_classifier(cfg: ClassifierConfig, train_ds: AudioDataset, heldout_ds: 
     held_logits, held_feats = _outputs(clf, held_x)
     junk_x = np.asarray(jax.jit(lambda k, x: junk(k, x, len(x), cfg.sample_rate))(
         jax.random.fold_in(key, cfg.steps), jnp.asarray(held_x)))
-    temperature = fit_temperature(held_logits, heldout_ds.labels, _outputs(clf, junk_x)[0], cfg.junk_weight)
+    temperature = fit_temperature(held_logits, heldout_ds.labels, _outputs(clf, junk_x)[0])
     train_feats = _outputs(clf, train_x)[1]
     accuracy = float(np.mean(held_logits.argmax(-1) == heldout_ds.labels))
     info = {"heldout_accuracy": accuracy, "train_clips": len(train_ds), "heldout_clips": len(heldout_ds),
@@ -317,29 +337,34 @@ def train_classifier(cfg: ClassifierConfig, train_ds: AudioDataset, heldout_ds: 
                         info=info)
 
 
-def fit_temperature(logits_NxK, labels_N, junk_logits_JxK=None, junk_weight: float = 0.0) -> float:
-    """The T > 0 minimising the held-out NLL of softmax(logits / T), plus junk_weight times the
-    cross-entropy of junk clips to the uniform distribution (a grid search, then a finer one
-    around the best: robust, and cheap at this size).
+def fit_temperature(logits_NxK, labels_N, junk_logits_JxK=None, min_junk_entropy: float = 0.9) -> float:
+    """The T > 0 minimising the held-out NLL of softmax(logits / T), among the temperatures
+    at which junk keeps a mean label entropy of at least `min_junk_entropy` x log K (a grid
+    search, then a finer one around the best: robust, and cheap at this size).
 
-    Why the junk term: a classifier that is always right on held-out clips has its NLL
+    Why the junk condition: a classifier that is always right on held-out clips has its NLL
     minimised by T -> 0, which would make it certain about nonsense too."""
     logits, labels = np.asarray(logits_NxK, np.float64), np.asarray(labels_N)
-    junk_logits = np.zeros((0, logits.shape[1])) if junk_logits_JxK is None else np.asarray(junk_logits_JxK)
 
     def log_softmax(z):
         z = z - z.max(axis=1, keepdims=True)
         return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
     def nll(t):
-        real = -np.mean(log_softmax(logits / t)[np.arange(len(logits)), labels])
-        uniform = -np.mean(log_softmax(junk_logits / t)) if len(junk_logits) else 0.0
-        return float(real + junk_weight * uniform)
+        return float(-np.mean(log_softmax(logits / t)[np.arange(len(logits)), labels]))
 
-    grid = np.exp(np.linspace(math.log(0.05), math.log(20.0), 61))
-    best = grid[int(np.argmin([nll(t) for t in grid]))]
-    fine = best * np.exp(np.linspace(-0.12, 0.12, 25))
-    return float(fine[int(np.argmin([nll(t) for t in fine]))])
+    def allowed(t):
+        if junk_logits_JxK is None:
+            return True
+        logp = log_softmax(np.asarray(junk_logits_JxK, np.float64) / t)
+        return float(np.mean(-(np.exp(logp) * logp).sum(axis=1))) >= min_junk_entropy * math.log(logits.shape[1])
+
+    def best(grid):
+        ok = [t for t in grid if allowed(t)] or [grid[-1]]
+        return ok[int(np.argmin([nll(t) for t in ok]))]
+
+    t = best(np.exp(np.linspace(math.log(0.05), math.log(20.0), 61)))
+    return float(best(t * np.exp(np.linspace(-0.12, 0.12, 25))))
 
 
 # --------------------------------------------------------------------------- use

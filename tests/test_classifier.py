@@ -62,15 +62,33 @@ def test_junk_is_finite_varied_and_deterministic():
     assert len({round(float(np.std(r)), 4) for r in a}) > 30      # not one kind repeated
 
 
+def test_reversed_and_shuffled_junk_stay_where_the_sound_was():
+    x = np.zeros((2, 40), np.float32)
+    x[0, :10], x[1, :17] = np.arange(1, 11), np.arange(1, 18)   # short sounds, zero padding after
+    reversed_, shuffled = (np.asarray(a) for a in C._scrambled(jax.random.key(0), jnp.asarray(x), chunks=4))
+    np.testing.assert_array_equal(reversed_[0, :10], np.arange(10, 0, -1))
+    np.testing.assert_array_equal(reversed_[1, :17], np.arange(17, 0, -1))
+    assert not reversed_[:, 17:].any() and not reversed_[0, 10:].any()
+    for row, n in ((0, 10), (1, 17)):   # a permutation of the sounding part, in chunks
+        np.testing.assert_array_equal(np.sort(shuffled[row, :n]), np.arange(1, n + 1))
+        assert not shuffled[row, n:].any() and not np.array_equal(shuffled[row, :n], x[row, :n])
+
+
 def test_fit_temperature_recovers_a_known_temperature():
     rng = np.random.default_rng(0)
     z = rng.standard_normal((4000, 5)) * 3
     p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
     labels = np.array([rng.choice(5, p=row) for row in p])
     assert C.fit_temperature(2.5 * z, labels) == pytest.approx(2.5, rel=0.1)
-    # Junk trained toward uniform pulls T up: confident logits on junk are penalised.
+    # Junk must stay uncertain (mean entropy >= 0.9 log K): confident junk logits hold T up.
     junk = rng.standard_normal((500, 5)) * 10
-    assert C.fit_temperature(2.5 * z, labels, junk, 0.5) > 3.0
+    t = C.fit_temperature(2.5 * z, labels, junk)
+    logp = jax.nn.log_softmax(junk / t)
+    assert t > 3.0 and float(-(np.exp(logp) * logp).sum(1).mean()) >= 0.9 * np.log(5) - 1e-3
+    # Always right on held-out clips: the NLL alone would take T to 0; the junk condition stops it.
+    sure = np.eye(5)[labels] * 5.0
+    assert C.fit_temperature(sure, labels) == pytest.approx(0.05 * np.exp(-0.12))
+    assert C.fit_temperature(sure, labels, junk) > 1.0
 
 
 def test_saved_classifier_round_trips_and_is_never_overwritten(tiny_classifier, tmp_path):
