@@ -186,14 +186,13 @@ def write_gallery(args, out, workdir, cfg, clips, pitches, groups):
 
 def write_wavs(names, clips, sample_rate: int) -> None:
     """16-bit wavs, each renamed into place when complete: no half-written files."""
-    import os
-
     import soundfile as sf
 
+    from gan_jax import files
+
     for name, clip in zip(names, clips, strict=True):
-        tmp = name.with_name(f".{name.name}.tmp")
-        sf.write(tmp, clip, sample_rate, subtype="PCM_16", format="WAV")
-        os.replace(tmp, name)
+        files.replace_atomically(name, lambda tmp, clip=clip: sf.write(
+            tmp, clip, sample_rate, subtype="PCM_16", format="WAV"))
 
 
 def classifier_scores(classifier_dir: str, clips, sample_rate: int, pitches) -> dict:

@@ -25,6 +25,7 @@ front-end moments), `features.npz` (training and held-out features, k-means bins
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -125,6 +126,16 @@ def _net(cfg: ClassifierConfig) -> Net:
     return Net(cfg.width, cfg.features, cfg.num_classes)
 
 
+def _init_params(cfg: ClassifierConfig, key):
+    n_frames = spectral.num_frames(cfg.slice_len, n_fft=cfg.n_fft, hop_length=cfg.hop_length)
+    return _net(cfg).init(key, jnp.zeros((1, n_frames, cfg.n_mels)))["params"]
+
+
+def _log_softmax(z_NxK: np.ndarray) -> np.ndarray:
+    z = z_NxK - z_NxK.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
 # --------------------------------------------------------------------------- front end
 
 
@@ -158,11 +169,9 @@ def fit_audio(cfg: ClassifierConfig, audio, sample_rate: int) -> np.ndarray:
         audio = audio.mean(axis=-1)
     if audio.ndim != 2:
         raise ValueError(f"audio must be [clips, samples] or [clips, samples, channels], got {audio.shape}")
-    out = np.empty((audio.shape[0], cfg.slice_len), np.float32)
-    for i, clip in enumerate(audio):
-        clip = data.resample(clip[:, None], int(sample_rate), cfg.sample_rate)
-        out[i] = data.fit_length(clip, cfg.slice_len)[:, 0]
-    return out
+    # The clips as the channels of one signal [T, N]: one resampling call for all of them.
+    resampled_TxN = data.resample(np.ascontiguousarray(audio.T), int(sample_rate), cfg.sample_rate)
+    return np.ascontiguousarray(data.fit_length(resampled_TxN, cfg.slice_len).T)
 
 
 # --------------------------------------------------------------------------- augmentation and junk
@@ -305,8 +314,7 @@ def train_classifier(cfg: ClassifierConfig, train_ds: AudioDataset, heldout_ds: 
     train_x, held_x = _clips(train_ds), _clips(heldout_ds)
     mean, std = _mel_moments(cfg, train_x)
     key = jax.random.key(cfg.seed)
-    n_frames = spectral.num_frames(cfg.slice_len, n_fft=cfg.n_fft, hop_length=cfg.hop_length)
-    params = _net(cfg).init(key, jnp.zeros((1, n_frames, cfg.n_mels)))["params"]
+    params = _init_params(cfg, key)
     # A warm-up: at full rate from the start the feature layer's ReLUs can all die (seen on FSDD).
     lr = optax.warmup_cosine_decay_schedule(0.0, cfg.lr, min(100, cfg.steps // 10 + 1), cfg.steps)
     opt = optax.adamw(lr, weight_decay=1e-4)
@@ -320,21 +328,19 @@ def train_classifier(cfg: ClassifierConfig, train_ds: AudioDataset, heldout_ds: 
         if i % 50 == 0 or i == cfg.steps - 1:
             bar.set_postfix({k: f"{float(v):.3f}" for k, v in aux.items()})
     params = carry[0]
-    clf = Classifier(cfg, params, 1.0, mean, std, np.zeros((0, cfg.features)), np.zeros((0, cfg.features)),
-                     np.zeros((0, cfg.features)), {})
-    held_logits, held_feats = _outputs(clf, held_x)
+    outputs = lambda x: _outputs(cfg, params, mean, std, x)
+    held_logits, held_feats = outputs(held_x)
     junk_x = np.asarray(jax.jit(lambda k, x: junk(k, x, len(x), cfg.sample_rate))(
         jax.random.fold_in(key, cfg.steps), jnp.asarray(held_x)))
-    temperature = fit_temperature(held_logits, heldout_ds.labels, _outputs(clf, junk_x)[0])
-    train_feats = _outputs(clf, train_x)[1]
+    temperature = fit_temperature(held_logits, heldout_ds.labels, outputs(junk_x)[0])
+    train_feats = outputs(train_x)[1]
     accuracy = float(np.mean(held_logits.argmax(-1) == heldout_ds.labels))
     info = {"heldout_accuracy": accuracy, "train_clips": len(train_ds), "heldout_clips": len(heldout_ds),
             "train_source": train_ds.source, "heldout_source": heldout_ds.source}
     log.info("classifier: held-out accuracy %.4f on %d clips, temperature %.3f", accuracy, len(heldout_ds),
              temperature)
-    return clf._replace(temperature=temperature, train_feats=train_feats, heldout_feats=held_feats,
-                        centroids=metrics.kmeans(train_feats, min(NDB_BINS, len(train_feats)), seed=cfg.seed),
-                        info=info)
+    return Classifier(cfg, params, temperature, mean, std, train_feats, held_feats,
+                      metrics.kmeans(train_feats, min(NDB_BINS, len(train_feats)), seed=cfg.seed), info)
 
 
 def fit_temperature(logits_NxK, labels_N, junk_logits_JxK=None, min_junk_entropy: float = 0.9) -> float:
@@ -346,17 +352,13 @@ def fit_temperature(logits_NxK, labels_N, junk_logits_JxK=None, min_junk_entropy
     minimised by T -> 0, which would make it certain about nonsense too."""
     logits, labels = np.asarray(logits_NxK, np.float64), np.asarray(labels_N)
 
-    def log_softmax(z):
-        z = z - z.max(axis=1, keepdims=True)
-        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-
     def nll(t):
-        return float(-np.mean(log_softmax(logits / t)[np.arange(len(logits)), labels]))
+        return float(-np.mean(_log_softmax(logits / t)[np.arange(len(logits)), labels]))
 
     def allowed(t):
         if junk_logits_JxK is None:
             return True
-        logp = log_softmax(np.asarray(junk_logits_JxK, np.float64) / t)
+        logp = _log_softmax(np.asarray(junk_logits_JxK, np.float64) / t)
         return float(np.mean(-(np.exp(logp) * logp).sum(axis=1))) >= min_junk_entropy * math.log(logits.shape[1])
 
     def best(grid):
@@ -370,39 +372,34 @@ def fit_temperature(logits_NxK, labels_N, junk_logits_JxK=None, min_junk_entropy
 # --------------------------------------------------------------------------- use
 
 
-def _outputs(clf: Classifier, audio_NxT, batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
+def _outputs(cfg: ClassifierConfig, params, mel_mean, mel_std, audio_NxT,
+             batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
     """(logits before temperature [N, K], features [N, D]) of clips already at the classifier's
     rate and length."""
-    fn = _forward(clf.cfg)
+    fn = _forward(cfg)
     logits, feats = [], []
     audio_NxT = np.asarray(audio_NxT, np.float32)
     for start in range(0, len(audio_NxT), batch):
         rows = audio_NxT[start:start + batch]
         pad = batch - len(rows) if len(audio_NxT) > batch else 0   # one compilation per size
-        out = fn(clf.params, clf.mel_mean, clf.mel_std, np.pad(rows, ((0, pad), (0, 0))))
+        out = fn(params, mel_mean, mel_std, np.pad(rows, ((0, pad), (0, 0))))
         logits.append(np.asarray(out[0])[:len(rows)])
         feats.append(np.asarray(out[1])[:len(rows)])
     return np.concatenate(logits), np.concatenate(feats)
 
 
-_FORWARD_CACHE: dict = {}
-
-
+@functools.cache
 def _forward(cfg: ClassifierConfig):
-    if cfg not in _FORWARD_CACHE:
-        net = _net(cfg)
-        _FORWARD_CACHE[cfg] = jax.jit(
-            lambda p, m, s, x: net.apply({"params": p}, _standardise(log_mel(cfg, x), m, s)))
-    return _FORWARD_CACHE[cfg]
+    """The jitted front end and net, one per config (so one compilation per config and size)."""
+    net = _net(cfg)
+    return jax.jit(lambda p, m, s, x: net.apply({"params": p}, _standardise(log_mel(cfg, x), m, s)))
 
 
 def predict(clf: Classifier, audio, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     """(calibrated class probabilities [N, K], features [N, D]) of clips at `sample_rate`."""
-    logits, feats = _outputs(clf, fit_audio(clf.cfg, audio, sample_rate))
-    z = logits / clf.temperature
-    z = z - z.max(axis=1, keepdims=True)
-    probs = np.exp(z)
-    return probs / probs.sum(axis=1, keepdims=True), feats
+    logits, feats = _outputs(clf.cfg, clf.params, clf.mel_mean, clf.mel_std,
+                             fit_audio(clf.cfg, audio, sample_rate))
+    return np.exp(_log_softmax(logits.astype(np.float64) / clf.temperature)), feats
 
 
 # --------------------------------------------------------------------------- files
@@ -466,10 +463,9 @@ def load_classifier(path) -> Classifier:
             arrays = {k: f[k] for k in ("train_feats", "heldout_feats", "centroids")}
     except (ValueError, KeyError, TypeError, OSError) as e:
         raise ValueError(f"{root}: not a readable classifier ({type(e).__name__}: {e})") from None
-    n_frames = spectral.num_frames(cfg.slice_len, n_fft=cfg.n_fft, hop_length=cfg.hop_length)
-    abstract = jax.eval_shape(lambda: _net(cfg).init(jax.random.key(0), jnp.zeros((1, n_frames, cfg.n_mels))))
+    abstract = jax.eval_shape(lambda: _init_params(cfg, jax.random.key(0)))
     with ocp.StandardCheckpointer() as ckptr:
-        params = ckptr.restore(root / "params", abstract["params"])
+        params = ckptr.restore(root / "params", abstract)
     return Classifier(cfg, params, float(settings["temperature"]),
                       np.asarray(settings["mel_mean"], np.float32), np.asarray(settings["mel_std"], np.float32),
                       arrays["train_feats"], arrays["heldout_feats"], arrays["centroids"], settings["info"])

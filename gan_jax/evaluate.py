@@ -34,7 +34,7 @@ import jax
 import numpy as np
 
 from gan_jax import classifier as clf_lib
-from gan_jax import data, metrics, notes, sampling
+from gan_jax import data, gallery, metrics, notes, sampling
 from gan_jax.dataset import AudioDataset, DataError
 from gan_jax.models import get_model
 
@@ -156,13 +156,7 @@ def pyin_pitches(audio, sample_rate: int) -> np.ndarray:
 
 def format_table(scores: dict) -> str:
     """The scores as aligned `name  value` lines, for people."""
-    rows = []
-    for name, value in scores.items():
-        if isinstance(value, float):
-            value = f"{value:.4g}"
-        elif isinstance(value, (list, dict)):
-            value = json.dumps(value)
-        rows.append((name, str(value)))
+    rows = [(name, gallery.format_score(value)) for name, value in scores.items()]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
 

@@ -29,3 +29,14 @@ def writable_dir(path: Path, what: str = "folder") -> Path:
     except OSError as e:
         raise type(e)(f"{path}: cannot write the {what} there ({e.strerror or e})") from None
     return path
+
+
+def replace_atomically(path: Path, write) -> None:
+    """`write(tmp)` to a hidden sibling, then renamed onto `path`: readers never see a half
+    file, and a failed write leaves neither a half file nor the temporary one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

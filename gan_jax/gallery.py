@@ -15,7 +15,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -125,15 +124,6 @@ def to_pcm16(clip) -> np.ndarray:
     return np.clip(np.round(x * 32768), -32768, 32767).astype(np.int16)
 
 
-def _replace_atomically(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")   # renamed when complete: no half files
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _jsonable(value):
     """numpy scalars/arrays -> Python; non-finite floats -> "nan"/"inf" (strict JSON)."""
     if isinstance(value, Mapping):
@@ -149,7 +139,8 @@ def _jsonable(value):
     return value
 
 
-def _format_score(value) -> str:
+def format_score(value) -> str:
+    """One score as text: ints whole, floats to 4 significant digits, lists and dicts as JSON."""
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, (int, np.integer)):
@@ -185,7 +176,7 @@ def _page(title: str, meta: str, scores, sections) -> str:
     if scores is not None:
         out.append('<table class="scores" id="scores">')
         out.append("<tr><th>score</th><th>value</th></tr>")
-        out += [f'<tr><td>{esc(str(k))}</td><td class="value">{esc(_format_score(v))}</td></tr>'
+        out += [f'<tr><td>{esc(str(k))}</td><td class="value">{esc(format_score(v))}</td></tr>'
                 for k, v in scores.items()]
         out.append("</table>")
     for label, clips in sections:
@@ -234,13 +225,13 @@ def write_gallery(out_dir, clips, sample_rate: int, *, title: str,
 
     stems = [f"clip_{i:04d}" for i in range(n)]
     for stem, clip in zip(stems, clips, strict=True):
-        _replace_atomically(out_dir / f"{stem}.wav", lambda tmp, clip=clip: sf.write(
+        files.replace_atomically(out_dir / f"{stem}.wav", lambda tmp, clip=clip: sf.write(
             tmp, to_pcm16(clip), sample_rate, subtype="PCM_16", format="WAV"))
-        _replace_atomically(out_dir / f"{stem}.png", lambda tmp, clip=clip: spectrogram_image(
+        files.replace_atomically(out_dir / f"{stem}.png", lambda tmp, clip=clip: spectrogram_image(
             clip, sample_rate).save(tmp, format="PNG"))
     if scores is not None:
         text = json.dumps(_jsonable(scores), indent=2) + "\n"
-        _replace_atomically(out_dir / SCORES, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        files.replace_atomically(out_dir / SCORES, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
     sections: dict = {}
     for i, stem in enumerate(stems):
@@ -251,7 +242,7 @@ def write_gallery(out_dir, clips, sample_rate: int, *, title: str,
             + (f", {channels} channels" if channels > 1 else ""))
     page = _page(str(title), meta, scores, sections.items())
     index = out_dir / INDEX
-    _replace_atomically(index, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    files.replace_atomically(index, lambda tmp: tmp.write_text(page, encoding="utf-8"))
 
     keep = {INDEX, *(f"{s}.{ext}" for s in stems for ext in ("wav", "png"))}
     keep |= {SCORES} if scores is not None else set()

@@ -34,3 +34,17 @@ def test_writable_dir_creates_and_refuses_clearly(tmp_path):
         locked.mkdir(mode=0o555)
         with pytest.raises(PermissionError, match="locked: cannot write the run folder there"):
             files.writable_dir(locked, "run folder")
+
+
+def test_replace_atomically_leaves_no_half_file(tmp_path):
+    target = tmp_path / "a.txt"
+    files.replace_atomically(target, lambda tmp: tmp.write_text("whole"))
+    assert target.read_text() == "whole" and [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+    def half(tmp):
+        tmp.write_text("ha")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        files.replace_atomically(target, half)
+    assert target.read_text() == "whole" and [p.name for p in tmp_path.iterdir()] == ["a.txt"]
