@@ -3,7 +3,7 @@
     python evaluate.py classifier --data ../shared/data/fsdd --out cls/fsdd   # digits, ~4 min on 2 cores
     python evaluate.py classifier --out cls/embedded                          # the embedded sounds
     python evaluate.py classifier --pitch --data NSYNTH_DIR --out cls/pitch   # MIDI pitch of notes
-    python evaluate.py score --classifier cls/fsdd --workdir runs/wavegan-small [--n 1000]
+    python evaluate.py score --classifier cls/fsdd --workdir runs/wavegan-quick [--n 1000]
     python evaluate.py score --classifier cls/fsdd --audio my_clips/
 
 `score` prints one JSON line on stdout and a readable table on stderr. IS, FD and NDB depend

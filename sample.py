@@ -39,6 +39,8 @@ def main(argv=None) -> int:
     p.add_argument("--step", type=int, help="checkpoint step (default: the latest)")
     p.add_argument("--batch", type=int, default=64, help="clips generated per call")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.add_argument("--precision", choices=("f32", "bf16"),
+                   help="G's compute dtype (default: the run's train.precision)")
     g = p.add_argument_group("pitch-conditioned models (GANSynth)")
     g.add_argument("--pitch", help="MIDI pitch(es) or note names, comma-separated: every clip "
                                    "at every pitch (default: drawn from the training pitches)")
@@ -85,6 +87,8 @@ def run(args, stop) -> int:
             notes = midi.parse_midi(args.midi) if args.midi else None
             out, names = targets(args, workdir, pitches)
             params, cfg = load(workdir, step=args.step)
+            if args.precision:
+                params = sampling.with_precision(params, args.precision)
             if args.gallery:   # before the work, not after
                 gallery.check_gallery_dir(out)
             else:

@@ -14,7 +14,7 @@ def parse(argv):
                                 epilog="overrides: key=value or --key=value, e.g. train.batch_size=32")
     p.add_argument("--model", required=True, help="wavegan, specgan or gansynth")
     p.add_argument("--preset", default="auto",
-                   help="a preset of configs/<model>.py; auto = small on CPU, reference on GPU/TPU")
+                   help="a preset of configs/<model>.py; auto = quick on CPU, reference on GPU/TPU")
     p.add_argument("--data", help="folder of audio files; gansynth: NSynth or a folder of "
                    "pitched notes (default: the embedded dataset)")
     p.add_argument("--workdir", help="run directory (default: runs/<model>-<preset>)")

@@ -1,10 +1,11 @@
 """How fast a preset learns: train it for a step budget, score it at fixed points, draw the curve.
 
-    uv run python benchmarks/bench_quality.py --model wavegan specgan --preset small \\
-        --data ../shared/data/fsdd --classifier cls/fsdd --steps 2000 --points 5 --png curve.png
+    uv run python benchmarks/bench_quality.py --model wavegan specgan --preset quick \\
+        --data ../shared/data/fsdd/recordings --classifier cls/fsdd --png curve.png data.split=train
 
 Each model trains in its own run folder (--workdir/<model>, resumed if it exists), in
---points equal chunks of the --steps budget; after each chunk the latest checkpoint
+--points equal chunks of the --steps budget (default: the preset's train.steps), with any
+key=value config overrides; after each chunk the latest checkpoint
 generates --n clips that `gan_jax.evaluate.score` scores against --classifier. One JSON
 line per point (training minutes so far, IS, FD, NDB, ...; the first line is the machine,
 with its matmul peak); --png draws IS and FD against training minutes, one line per model.
@@ -30,10 +31,12 @@ from gan_jax import train as T  # noqa: E402
 COLOURS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189))
 
 
-def curve(model: str, preset: str, data, clf, workdir: Path, steps: int, points: int, n: int):
-    """Yields one dict of scores per point of `model`'s training."""
+def curve(model: str, preset: str, data, overrides, clf, workdir: Path, steps: int | None,
+          points: int, n: int, pyin: bool = False):
+    """Yields one dict of scores per point of `model`'s training (steps: the preset's if None)."""
     _, cfg = configs.get_config(model, preset)
-    overrides = [("data.path", data)] if data else []
+    overrides = ([("data.path", data)] if data else []) + list(overrides)
+    steps = steps or config_lib.override_all(cfg, overrides).train.steps
     minutes = 0.0
     for k in range(1, points + 1):
         budget = round(steps * k / points)
@@ -43,7 +46,8 @@ def curve(model: str, preset: str, data, clf, workdir: Path, steps: int, points:
         minutes += (time.perf_counter() - start) / 60
         gen, saved = load(workdir)
         audio, pitches = evaluate.generate_clips(gen, jax.random.key(0), n)
-        scores = evaluate.score(clf, audio, saved.data.sample_rate, pitches=pitches)
+        scores = evaluate.score(clf, audio, saved.data.sample_rate, pitches=pitches,
+                                pyin=pyin and pitches is not None)
         yield {"model": model, "preset": preset, "step": budget, "minutes": round(minutes, 2), **scores}
 
 
@@ -79,18 +83,25 @@ def main() -> int:
     p.add_argument("--preset", default="small")
     p.add_argument("--data", help="training data (default: the embedded set)")
     p.add_argument("--classifier", required=True, help="folder from `evaluate.py classifier` on the same data")
-    p.add_argument("--steps", type=int, required=True, help="the step budget")
+    p.add_argument("--steps", type=int, help="the step budget (default: the preset's train.steps)")
     p.add_argument("--points", type=int, default=5, help="scored points along the budget")
     p.add_argument("--n", type=int, default=1000, help="clips scored per point")
     p.add_argument("--workdir", default="runs/quality", help="run folders: <workdir>/<model>")
     p.add_argument("--png", help="write the curve here")
+    p.add_argument("--pyin", action="store_true",
+                   help="pitched models: also check each note's pitch with librosa.pyin")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="config overrides for every model, as train.py takes them")
     args = p.parse_args()
+    overrides = [item.split("=", 1) for item in args.overrides]
+    if any(len(o) != 2 for o in overrides):
+        p.error("overrides must be key=value")
     clf = classifier.load_classifier(args.classifier)
     print(json.dumps(machine(matmul_peak())), flush=True)
     rows = []
     for model in args.model:
-        for row in curve(model, args.preset, args.data, clf, Path(args.workdir) / model, args.steps,
-                         args.points, args.n):
+        for row in curve(model, args.preset, args.data, overrides, clf, Path(args.workdir) / model,
+                         args.steps, args.points, args.n, args.pyin):
             print(json.dumps(row), flush=True)
             rows.append(row)
     if args.png:

@@ -23,6 +23,17 @@ small -- the reference at 2-core-CPU size: block widths min(512 / 2^b, 32) inste
   samples growing from blocky (2x16) to full resolution:
     tensorboard --logdir runs/gansynth-small/tb
   Then: python sample.py --workdir runs/gansynth-small --pitch 60 --n 4
+
+quick -- the CPU default (`--preset auto`), not in the paper: 0.5 s notes at 8 kHz as
+  64x128 IF-Mel spectrograms (4 resolutions from 8x16, n_fft 256, hop 64), widths
+  min(256 / 2^b, 64), not progressive, batch 8, the non-saturating loss with a lazy R1
+  penalty (gamma 1, every 4th step) plus the auxiliary pitch classifier (10), one D step
+  per G step, Adam 2e-4 (0.5, 0.99), EMA 0.99, 500 steps (NSynth is resampled to 8 kHz).
+    python train.py --model gansynth --data /path/to/nsynth-gm
+  About 2.9 s per step on a 2-core CPU whose f32 matmul reached 140-240 GFLOP/s while
+  shared with other work. It does not learn pitch in this budget: after 500 steps on
+  nsynth-gm, pYIN recovers the requested pitch for 0.5 % of 1000 notes and the pitch
+  classifier for 1.2 % (target: 50 %; benchmarks/QUALITY.md).
 """
 
 import dataclasses
@@ -53,4 +64,17 @@ def small() -> Config:
     return dataclasses.replace(cfg, model=model, train=train)
 
 
-PRESETS = {"reference": reference, "small": small}
+def quick() -> Config:
+    cfg = reference()
+    model = dataclasses.replace(
+        cfg.model, sample_rate=8000, slice_len=4000, num_resolutions=4, start_height=8,
+        start_width=16, fmap_base=256, fmap_max=64, progressive=False)
+    train = dataclasses.replace(
+        cfg.train, loss="non-saturating", gp_weight=0.0, drift_weight=0.0, r1_weight=1.0,
+        r1_every=4, n_critic=1, batch_size=8, lr=2e-4, d_lr=2e-4, b1=0.5, b2=0.99, ema=0.99,
+        steps=500, log_every=20, sample_every=250, ckpt_every=250)
+    return dataclasses.replace(cfg, model=model, train=train, data=dataclasses.replace(
+        cfg.data, sample_rate=8000))
+
+
+PRESETS = {"reference": reference, "small": small, "quick": quick}

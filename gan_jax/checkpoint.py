@@ -82,6 +82,7 @@ class Checkpoints:
         if free < need:
             raise SaveError(f"no space left on the disk: it needs about {need / 2**20:.0f} MB, "
                             f"{free / 2**20:.0f} MB are free")
+        error = None
         with _captured_stderr() as failed:
             try:
                 self._mngr.save(step, force=True, args=ocp.args.Composite(
@@ -90,9 +91,24 @@ class Checkpoints:
                     meta=ocp.args.JsonSave(meta)))
             except Exception as e:   # OSError, or tensorstore's ValueError("RESOURCE_EXHAUSTED")
                 failed()
-                for tmp in self.directory.glob(f"{step}.orbax-checkpoint-tmp*"):
-                    shutil.rmtree(tmp, ignore_errors=True)
-                raise SaveError(_reason(e)) from e
+                # Writes still in flight can fail later still, and asyncio logs each failed
+                # task when it is collected, however late: these loggers stay quiet.
+                self._quiet = {}
+                error = e
+        if error is not None:
+            self._remove_partial(step)
+            raise SaveError(_reason(error)) from error
+
+    def _remove_partial(self, step: int, tries: int = 20) -> None:
+        """Removes what the failed save of `step` wrote. Its writer threads may still be
+        creating files (seen on a loaded CPU), so it repeats until the folder stays gone."""
+        for _ in range(tries):
+            partial = list(self.directory.glob(f"{step}.orbax-checkpoint-tmp*"))
+            if not partial:
+                return
+            for tmp in partial:
+                shutil.rmtree(tmp, ignore_errors=True)
+            time.sleep(0.2)
 
     def restore(self, step: int, abstract_state):
         """Returns (state, meta) to resume training; abstract leaves carry the target sharding."""

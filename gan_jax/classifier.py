@@ -73,6 +73,7 @@ class ClassifierConfig:
     junk_per_batch: int = 32        # outlier-exposure clips added to every batch
     junk_weight: float = 0.5        # weight of their cross-entropy to the uniform distribution
     lr: float = 1e-3
+    max_speed_change: float = 0.06  # augmentation: speed (so pitch) x U(1 -+ this); 0 for pitch
     seed: int = 0
 
     @property
@@ -82,8 +83,11 @@ class ClassifierConfig:
 
 def pitch_settings(**kw) -> dict:
     """Front-end settings for 4 s pitched notes: finer frequency resolution (2048-point FFT,
-    128 mels), so neighbouring semitones land in different bands."""
-    return {"slice_len": 64000, "n_fft": 2048, "hop_length": 1024, "n_mels": 128, **kw}
+    128 mels), so neighbouring semitones land in different bands, and no speed change in the
+    augmentation: +-6 % is +-1 semitone, which would teach it wrong labels (it did: 4 %
+    held-out accuracy on nsynth-gm's 61 pitches)."""
+    return {"slice_len": 64000, "n_fft": 2048, "hop_length": 1024, "n_mels": 128,
+            "max_speed_change": 0.0, **kw}
 
 
 class Classifier(NamedTuple):
@@ -187,11 +191,12 @@ def _gather(x_BxT, pos_BxT):
     return jnp.where(inside, at(i0) * (1 - w) + at(i0 + 1) * w, 0.0)
 
 
-def augment(key, x_BxT):
+def augment(key, x_BxT, max_speed_change: float = 0.06):
     """Speed change, time shift, gain and a light noise floor on each real clip."""
     b, t = x_BxT.shape
     k_speed, k_shift, k_gain, k_level, k_noise = jax.random.split(key, 5)
-    speed = jax.random.uniform(k_speed, (b, 1), minval=0.94, maxval=1.06)
+    speed = jax.random.uniform(k_speed, (b, 1), minval=1.0 - max_speed_change,
+                               maxval=1.0 + max_speed_change)
     shift = jax.random.uniform(k_shift, (b, 1), minval=-0.1, maxval=0.1) * t
     x = _gather(x_BxT, jnp.arange(t)[None, :] * speed - shift)
     gain = 10.0 ** (jax.random.uniform(k_gain, (b, 1), minval=-20.0, maxval=0.0) / 20.0)
@@ -274,7 +279,7 @@ def junk(key, real_BxT, n: int, sample_rate: int):
 
 def _loss(cfg, params, mean, std, key, real_BxT, labels_B):
     k_aug, k_junk = jax.random.split(key)
-    x = jnp.concatenate([augment(k_aug, real_BxT),
+    x = jnp.concatenate([augment(k_aug, real_BxT, cfg.max_speed_change),
                          junk(k_junk, real_BxT, cfg.junk_per_batch, cfg.sample_rate)])
     logits, _ = _net(cfg).apply({"params": params}, _standardise(log_mel(cfg, x), mean, std))
     b = real_BxT.shape[0]

@@ -36,12 +36,17 @@ class TrainConfig:
     g_ac_weight: float = 10.0       #   cross-entropy on real data in L_D, on fakes in L_G
     g_first: bool = False           # update G before D in each step (GANSynth's TF-GAN order)
     clip: float = 0.01              # weight clipping bound of loss="wgan"
+    r1_weight: float = 0.0          # R1 gamma: + gamma/2 E|dD(x)/dx|^2 on real x in L_D; 0 = off
+    r1_every: int = 1               # lazy R1 (StyleGAN2): on every k-th step only, weighted by k
     n_critic: int = 5               # D updates per G update
     batch_size: int = 64            # global batch; must divide by the number of devices
     optimizer: str = "adam"         # "adam" | "rmsprop" | "reference" (the reference's choice per loss)
     lr: float = 1e-4
+    d_lr: float = 0.0               # D's learning rate, if not lr (TTUR); 0 = lr
     b1: float = 0.5
     b2: float = 0.9
+    precision: str = "f32"          # compute dtype of G and D: "f32" | "bf16" (params, optimiser
+                                    #   state, losses and penalties stay float32)
     ema: float = 0.0                # decay of an EMA of G used for sampling; 0 = off
     steps: int = 200_000            # G steps; the paper stopped at ~200k
     log_every: int = 100            # scalars to TensorBoard

@@ -1,4 +1,4 @@
-"""GAN losses on discriminator logits, plus the WGAN-GP gradient penalty.
+"""GAN losses on discriminator logits, plus the WGAN-GP and R1 gradient penalties.
 
 D losses are minimised by D, G losses by G; D is trained to score real high.
 The reference optimiser for each loss (`wavegan-specgan.md` §7.2) is in
@@ -72,3 +72,13 @@ def gradient_penalty(d_fn, real, fake, alpha, target: float = 1.0, scale=None):
         grad = grad * jnp.reshape(scale, (1,) * (grad.ndim - 1) + (-1,))
     slope_B = jnp.sqrt(jnp.sum(grad ** 2, axis=tuple(range(1, grad.ndim))))
     return jnp.mean((slope_B / target - 1.0) ** 2)
+
+
+def r1_penalty(d_fn, real):
+    """R1 (Mescheder et al. 2018): mean over examples of ||dD(x)/dx||^2 at real x only.
+
+    L_D adds gamma / 2 times this. Unlike WGAN-GP it needs no interpolates and no fakes, so
+    it can be applied lazily (every k-th step, weighted by k) at a fraction of the cost.
+    """
+    grad = jax.grad(lambda x: jnp.sum(d_fn(x)))(real)
+    return jnp.mean(jnp.sum(grad ** 2, axis=tuple(range(1, grad.ndim))))

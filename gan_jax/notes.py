@@ -8,7 +8,8 @@ conditioning GANSynth uses (reference: 61 classes, MIDI 24..84).
 
 * `load_nsynth(path)` reads the NSynth "json/wav" layout (``examples.json`` plus
   ``audio/<note_str>.wav``) and applies the GANSynth subset filters (acoustic
-  instruments, MIDI 24..84). NSynth audio is used as stored, never resampled.
+  instruments, MIDI 24..84). NSynth audio is used as stored (16 kHz, the paper's), or
+  resampled when another ``sample_rate`` is asked for (the 8 kHz quick preset).
 * `load_note_folder(path)` reads any folder of audio files whose pitches come from
   the file names or from a ``file,pitch`` CSV; audio is resampled as needed.
 * `load_notes(path)` picks one of the two, or the embedded note set
@@ -125,9 +126,8 @@ def load_nsynth(
       entries: the wav is missing (a partial download or extraction), unreadable, or at
       a different rate than the entry's own ``sample_rate`` (that one entry is
       inconsistent; the rest of the set is still good).
-    * DataError naming the entry: a wav whose rate agrees with its metadata but differs
-      from ``sample_rate``. NSynth is 16 kHz and is never resampled here (the GANSynth
-      pipeline does not either), so this means the wrong ``sample_rate`` was asked for.
+    * A wav whose rate agrees with its metadata but differs from ``sample_rate`` is
+      resampled (the GANSynth pipeline never does: it asks for the stored 16 kHz).
     * DataError when every selected entry was skipped, or none passes the filters.
     """
     root, json_path = _nsynth_paths(path)
@@ -266,14 +266,9 @@ def _read_nsynth_wav(wav: str, meta: dict, sample_rate: int, note_str: str) -> n
     declared = meta.get("sample_rate")
     if declared is not None and declared != rate:
         raise _SkipEntry(f"examples.json says sample_rate {declared!r} but the wav is {rate} Hz")
-    if rate != sample_rate:
-        raise DataError(
-            f"{wav}: entry {note_str!r} is {rate} Hz but sample_rate={sample_rate} was requested; NSynth is "
-            f"{NSYNTH_SAMPLE_RATE} Hz and is not resampled, so pass sample_rate={rate}"
-        )
     try:
-        # The rate already matches, so load_audio only decodes and averages to mono.
-        return load_audio(wav, sample_rate=rate, num_channels=1)
+        # At the stored rate load_audio only decodes and averages to mono.
+        return load_audio(wav, sample_rate=sample_rate, num_channels=1)
     except DataError as exc:
         raise _SkipEntry(str(exc).removeprefix(f"{wav}: ")) from None
 

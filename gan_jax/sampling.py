@@ -8,6 +8,7 @@ so `sample` needs no other argument and is jit-compiled once per (config, stage,
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any
 
@@ -20,7 +21,7 @@ from tqdm.auto import tqdm
 from gan_jax import checkpoint, files, midi
 from gan_jax import config as config_lib
 from gan_jax import state as state_lib
-from gan_jax.models import get_model, make_nets
+from gan_jax.models import PRECISIONS, get_model, make_nets
 
 
 @flax.struct.dataclass
@@ -77,10 +78,19 @@ def load(workdir, step: int | None = None) -> tuple[Generator, config_lib.Config
     return make_generator(cfg, gen, stats, step), cfg
 
 
+def with_precision(gen: Generator, precision: str) -> Generator:
+    """`gen` generating with compute dtype `precision` ("f32" or "bf16"; see models.Nets)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    cfg = gen.config
+    train = dataclasses.replace(cfg.train, precision=precision)
+    return gen.replace(config=dataclasses.replace(cfg, train=train))
+
+
 @functools.partial(jax.jit, static_argnames=("n",))
 def _sample(gen: Generator, key, n: int, z=None, labels=None):
     cfg = gen.config
-    nets = make_nets(cfg.model_name, cfg.model, gen.stage)
+    nets = make_nets(cfg.model_name, cfg.model, gen.stage, cfg.train.precision)
     z_drawn, labels_drawn = nets.inputs(key, n, gen.stats)
     z = z_drawn if z is None else z
     labels = labels_drawn if labels is None else labels
@@ -108,7 +118,7 @@ def pitch_labels(cfg: config_lib.Config, pitch, n: int):
 
 
 def sample(params: Generator, key, n: int | None = None, *, pitch=None, latents=None,
-           return_spectrogram: bool = False):
+           return_spectrogram: bool = False, precision: str | None = None):
     """n clips as float32 audio in [-1, 1]: [n, T] for mono models, [n, T, C] otherwise.
 
     pitch: pitch-conditioned models (GANSynth): a MIDI pitch for every clip or one per clip;
@@ -118,6 +128,8 @@ def sample(params: Generator, key, n: int | None = None, *, pitch=None, latents=
     return_spectrogram: spectrogram models (SpecGAN, GANSynth) return `(audio, spec)`,
       spec being G's normalised output [n, time, freq] in [-1, 1] (GANSynth: the
       log-magnitude channel).
+    precision: G's compute dtype, "f32" or "bf16" (default: the run's train.precision);
+      the audio is float32 either way.
     """
     cfg = params.config
     if latents is not None:
@@ -137,6 +149,8 @@ def sample(params: Generator, key, n: int | None = None, *, pitch=None, latents=
     if return_spectrogram and not get_model(cfg.model_name).spectrogram:
         raise ValueError(f"{cfg.model_name} generates waveforms; "
                          "return_spectrogram needs a spectrogram model")
+    if precision is not None:
+        params = with_precision(params, precision)
     audio, x = _sample(params, key, n=int(n), z=latents, labels=labels)
     return (audio, x[..., 0]) if return_spectrogram else audio
 

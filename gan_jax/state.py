@@ -31,10 +31,13 @@ class GANState(NamedTuple):
     key: jax.Array         # typed PRNG key; folded with step inside the step
 
 
-def make_optimizer(tc: config_lib.TrainConfig) -> optax.GradientTransformation:
+def make_optimizer(tc: config_lib.TrainConfig, net: str = "g") -> optax.GradientTransformation:
+    """The optimiser of G (net "g") or D ("d"); they differ only by train.d_lr."""
     opt = dict(optimizer=tc.optimizer, lr=tc.lr, b1=tc.b1, b2=tc.b2)
     if tc.optimizer == "reference":
         opt.update(losses.REFERENCE_OPTIMIZERS[tc.loss])
+    if net == "d" and tc.d_lr > 0:
+        opt["lr"] = tc.d_lr
     if opt["optimizer"] == "adam":
         return optax.adam(opt["lr"], b1=opt["b1"], b2=opt["b2"])
     if opt["optimizer"] == "rmsprop":
@@ -63,7 +66,6 @@ def init_state(cfg: config_lib.Config, key) -> GANState:
     stage (`gansynth.py`).
     """
     nets = make_nets(cfg.model_name, cfg.model)
-    tx = make_optimizer(cfg.train)
     k_g, k_d, k_z, k_rng, k_run = jax.random.split(key, 5)
     g_params, g_state, z, labels = _init_generator(nets, k_g, k_z)
     x = nets.generate(g_params, g_state, z, labels)[0]
@@ -71,7 +73,8 @@ def init_state(cfg: config_lib.Config, key) -> GANState:
     d_params, d_state = _split_vars(nets.D.init(rngs, x))
     return GANState(
         step=jnp.zeros((), jnp.int32), g_params=g_params, g_state=g_state,
-        d_params=d_params, d_state=d_state, g_opt=tx.init(g_params), d_opt=tx.init(d_params),
+        d_params=d_params, d_state=d_state, g_opt=make_optimizer(cfg.train).init(g_params),
+        d_opt=make_optimizer(cfg.train, "d").init(d_params),
         ema=g_params if cfg.train.ema > 0 else (), key=k_run)
 
 
@@ -86,8 +89,8 @@ def generator_shapes(cfg: config_lib.Config) -> dict:
 
 def reset_optimizers(cfg: config_lib.Config, state: GANState) -> GANState:
     """Fresh optimiser states (GANSynth resets Adam at every stage, `gansynth.md` §2.7)."""
-    tx = make_optimizer(cfg.train)
-    return state._replace(g_opt=tx.init(state.g_params), d_opt=tx.init(state.d_params))
+    return state._replace(g_opt=make_optimizer(cfg.train).init(state.g_params),
+                          d_opt=make_optimizer(cfg.train, "d").init(state.d_params))
 
 
 def progress_at(cfg: config_lib.Config, step: int) -> tuple[int | None, float]:

@@ -32,32 +32,39 @@ def alpha_at(cfg: config_lib.Config, stage: int | None, step):
 
 
 def critic_loss(cfg: config_lib.Config, stage, d_params, d_state, real, real_labels, fake,
-                keys, alpha):
-    """D's loss on one real and one fake batch: (loss, (mean D(real), mean D(fake), GP, AC)).
-    keys: (interpolation, D on real, D on fake, D in the GP)."""
-    nets, tc = make_nets(cfg.model_name, cfg.model, stage), cfg.train
+                keys, alpha, r1_on):
+    """D's loss on one real and one fake batch: (loss, (mean D(real), mean D(fake), GP, AC,
+    R1)). keys: (interpolation, D on real, D on fake, D in the GP). r1_on (traced bool):
+    whether this is a lazy-R1 step."""
+    nets, tc = make_nets(cfg.model_name, cfg.model, stage, cfg.train.precision), cfg.train
     k_mix, k_real, k_fake, k_gp = keys
     d = lambda x, k: nets.discriminate(d_params, d_state, x, k, alpha)
     (logits_real, cls_real), (logits_fake, _) = d(real, k_real), d(fake, k_fake)
     loss = losses.d_loss(tc.loss, logits_real, logits_fake)
-    gp = ac = jnp.zeros(())
+    gp = ac = r1 = jnp.zeros(())
     if tc.loss == "wgan-gp":
         mix = jax.random.uniform(k_mix, (real.shape[0],) + (1,) * (real.ndim - 1))
         gp = losses.gradient_penalty(lambda x: d(x, k_gp)[0], real, fake, mix, tc.gp_target,
                                      nets.model.gp_scale(cfg.model))
         loss = loss + tc.gp_weight * gp
+    if tc.r1_weight:
+        # lax.cond: the double backward runs only on R1 steps (the CPU executes one branch).
+        r1 = jax.lax.cond(r1_on, lambda: losses.r1_penalty(lambda x: d(x, k_gp)[0], real),
+                          lambda: jnp.zeros(()))
+        loss = loss + 0.5 * tc.r1_weight * tc.r1_every * r1
     if tc.drift_weight:
         loss = loss + tc.drift_weight * jnp.mean(logits_real ** 2)
     if nets.num_classes:   # the auxiliary classifier learns from real labels only (§2.8)
         ac = optax.softmax_cross_entropy_with_integer_labels(cls_real, real_labels).mean()
         loss = loss + tc.d_ac_weight * ac
-    return loss, (jnp.mean(logits_real), jnp.mean(logits_fake), gp, ac)
+    return loss, (jnp.mean(logits_real), jnp.mean(logits_fake), gp, ac, r1)
 
 
-def critic_update(cfg: config_lib.Config, stage, g_params, d_state, stats, alpha, carry, batch):
+def critic_update(cfg: config_lib.Config, stage, g_params, d_state, stats, alpha, r1_on, carry,
+                  batch):
     """One D update on one real batch (a `lax.scan` body): carry (d_params, d_opt, g_state,
     key) -> (carry, metrics)."""
-    nets, tc = make_nets(cfg.model_name, cfg.model, stage), cfg.train
+    nets, tc = make_nets(cfg.model_name, cfg.model, stage, cfg.train.precision), cfg.train
     d_params, d_opt, g_state, key = carry
     real_audio, real_labels = batch
     key, k_in, *k_loss = jax.random.split(key, 6)
@@ -65,9 +72,10 @@ def critic_update(cfg: config_lib.Config, stage, g_params, d_state, stats, alpha
                                  stage, alpha)
     z, fake_labels = nets.inputs(k_in, real_audio.shape[0], stats)
     fake, g_state = nets.generate(g_params, g_state, z, fake_labels, alpha, train=True)
-    (loss, (d_real, d_fake, gp, ac)), grads = jax.value_and_grad(critic_loss, 2, has_aux=True)(
-        cfg, stage, d_params, d_state, real, real_labels, fake, tuple(k_loss), alpha)
-    updates, d_opt = make_optimizer(tc).update(grads, d_opt, d_params)
+    (loss, (d_real, d_fake, gp, ac, r1)), grads = jax.value_and_grad(
+        critic_loss, 2, has_aux=True)(cfg, stage, d_params, d_state, real, real_labels, fake,
+                                      tuple(k_loss), alpha, r1_on)
+    updates, d_opt = make_optimizer(tc, "d").update(grads, d_opt, d_params)
     d_params = optax.apply_updates(d_params, updates)
     if tc.loss == "wgan":
         d_params = jax.tree.map(lambda p: jnp.clip(p, -tc.clip, tc.clip), d_params)
@@ -75,14 +83,18 @@ def critic_update(cfg: config_lib.Config, stage, g_params, d_state, stats, alpha
                    d_grad_norm=optax.tree.norm(grads))
     if nets.num_classes:
         metrics["d_ac"] = ac
+    if tc.r1_weight:
+        metrics["r1"] = r1
     return (d_params, d_opt, g_state, key), metrics
 
 
 def critic_updates(cfg: config_lib.Config, stage, state: GANState, batch, key, stats, alpha):
     """n_critic D updates, one per real batch of `batch` [n_critic, B, ...]; the metrics are
-    the last update's."""
+    the last update's. Lazy R1 applies to all of them on every r1_every-th step."""
+    r1_on = state.step % cfg.train.r1_every == 0
     (d_params, d_opt, g_state, _), dm = jax.lax.scan(
-        functools.partial(critic_update, cfg, stage, state.g_params, state.d_state, stats, alpha),
+        functools.partial(critic_update, cfg, stage, state.g_params, state.d_state, stats, alpha,
+                          r1_on),
         (state.d_params, state.d_opt, state.g_state, key), batch)
     metrics = {k: v[-1] for k, v in dm.items()}
     return state._replace(d_params=d_params, d_opt=d_opt, g_state=g_state), metrics
@@ -90,7 +102,7 @@ def critic_updates(cfg: config_lib.Config, stage, state: GANState, batch, key, s
 
 def generator_update(cfg: config_lib.Config, stage, state: GANState, b: int, key, stats, alpha):
     """One G update on `b` fakes."""
-    nets, tc = make_nets(cfg.model_name, cfg.model, stage), cfg.train
+    nets, tc = make_nets(cfg.model_name, cfg.model, stage, cfg.train.precision), cfg.train
     k_in, k_d = jax.random.split(key)
     z, labels = nets.inputs(k_in, b, stats)
 

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from gan_jax import checkpoint, classifier, data, evaluate, files, losses, notes, sampling, writers
 from gan_jax import config as config_lib
 from gan_jax import step as step_lib
-from gan_jax.models import get_model
+from gan_jax.models import PRECISIONS, get_model
 from gan_jax.signals import StopRequest
 from gan_jax.state import (GANState, generator_item, init_state, make_optimizer, progress_at,
                            reset_optimizers, stats_from_json, stats_to_json)
@@ -37,7 +37,7 @@ log = logging.getLogger("gan_jax.train")
 # Keys that may change when a run is resumed: they schedule the run, they do not define it.
 RESUMABLE_KEYS = ("train.steps", "train.log_every", "train.sample_every", "train.ckpt_every",
                   "train.keep", "train.num_samples", "train.debug_nan_at_step", "train.classifier",
-                  "train.eval_every", "train.eval_n")
+                  "train.eval_every", "train.eval_n", "train.precision")
 
 
 class TrainError(RuntimeError):
@@ -51,7 +51,13 @@ def validate(cfg: config_lib.Config) -> None:
     """Raises ConfigError for settings no run could use (checked before any work is done)."""
     losses.check(cfg.train.loss)
     make_optimizer(cfg.train)
-    for key in ("n_critic", "batch_size", "steps", "log_every", "sample_every", "ckpt_every", "keep"):
+    if cfg.train.precision not in PRECISIONS:
+        raise config_lib.ConfigError(f"train.precision must be one of {', '.join(PRECISIONS)}, "
+                                     f"got {cfg.train.precision!r}")
+    for key in ("r1_weight", "d_lr"):
+        if getattr(cfg.train, key) < 0:
+            raise config_lib.ConfigError(f"train.{key} must be >= 0, got {getattr(cfg.train, key)}")
+    for key in ("n_critic", "r1_every", "batch_size", "steps", "log_every", "sample_every", "ckpt_every", "keep"):
         if getattr(cfg.train, key) < 1:
             raise config_lib.ConfigError(f"train.{key} must be >= 1, got {getattr(cfg.train, key)}")
     if not 0.0 <= cfg.train.ema < 1.0:

@@ -49,6 +49,11 @@ def test_augment_changes_speed_and_position_but_keeps_the_sound():
     assert np.all(np.abs(peaks - 1000) <= 70) and np.ptp(peaks) > 10   # +-6 % speed
     gains = np.abs(y).max(axis=1)
     assert gains.min() < 0.2 and gains.max() > 0.3                       # -20..0 dB gain
+    # A pitch classifier's augmentation keeps the pitch: +-6 % would be +-1 semitone.
+    speed = C.pitch_settings()["max_speed_change"]
+    y = np.asarray(C.augment(jax.random.key(0), x, speed))
+    peaks = np.array([np.argmax(np.abs(np.fft.rfft(r))) for r in y]) * SR / 16384
+    assert speed == 0.0 and np.all(np.abs(peaks - 1000) <= 1)
 
 
 def test_junk_is_finite_varied_and_deterministic():

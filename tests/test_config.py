@@ -55,8 +55,30 @@ def test_bad_saved_config_is_reported(tmp_path):
 
 
 def test_presets():
-    assert configs.get_config("wavegan", "auto")[0] == "small"      # CPU default
+    assert configs.get_config("wavegan", "auto")[0] == "quick"      # CPU default
     with pytest.raises(ValueError, match="unknown preset"):
         configs.get_config("wavegan", "huge")
     with pytest.raises(ValueError, match="no presets"):
         configs.get_config("nosuchgan")
+
+
+@pytest.mark.parametrize("model", ["wavegan", "specgan", "gansynth"])
+def test_quick_preset_builds_trains_and_samples(model, tmp_path):
+    """The CPU default at its real network size (a small batch): two steps, then samples.
+    How well it learns is a benchmark (benchmarks/bench_quality.py), not a test."""
+    import jax
+    import numpy as np
+    from gan_jax import load, sample
+    from gan_jax import train as T
+
+    _, cfg = configs.get_config(model, "quick")
+    assert cfg.data.sample_rate == 8000 and cfg.train.loss == "non-saturating"
+    assert cfg.train.n_critic == 1 and cfg.train.r1_weight > 0 and cfg.train.ema > 0
+    cfg = C.override_all(cfg, [("train.steps", "2"), ("train.batch_size", "4"),
+                               ("data.embedded_per_class", "2"), ("train.sample_every", "2")])
+    T.train(cfg, tmp_path / "run", progress=False, devices=jax.devices()[:1])
+    gen, saved = load(tmp_path / "run")
+    kw = {"pitch": 60} if model == "gansynth" else {}
+    audio = np.asarray(sample(gen, jax.random.key(0), n=2, **kw))
+    assert audio.shape == (2, cfg.model.slice_len) and np.isfinite(audio).all()
+    assert saved.data.sample_rate == 8000 and np.abs(audio).max() > 0

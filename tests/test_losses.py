@@ -80,3 +80,12 @@ def test_gradient_penalty_is_per_example_norm():
 def test_unknown_loss_is_refused():
     with pytest.raises(ValueError, match="train.loss"):
         losses.d_loss("wasserstein", REAL, FAKE)
+
+
+def test_r1_penalty_of_a_linear_critic_is_its_squared_weight_norm():
+    w = jnp.array([0.5, -2.0, 1.0])
+    real = jnp.ones((4, 3)) * jnp.arange(4.0)[:, None]   # the gradient does not depend on x
+    assert float(losses.r1_penalty(lambda x: x @ w, real)) == pytest.approx(5.25)
+    # Quadratic critic D(x) = sum(x^2): |dD/dx|^2 = 4 |x|^2, averaged over the examples.
+    assert float(losses.r1_penalty(lambda x: jnp.sum(x ** 2, axis=1), real)) == pytest.approx(
+        4 * 3 * float(jnp.mean(jnp.arange(4.0) ** 2)))

@@ -130,14 +130,12 @@ def test_nsynth_skips_missing_wav_and_json_rate_mismatch_with_one_warning(tmp_pa
     assert "skipped 3 of 4" in warning and "gone-061-100" in warning and "liar-062-100" in warning
 
 
-def test_nsynth_wav_at_other_rate_than_requested_stops(tmp_path):
-    # Metadata and wav agree on 8 kHz: the set is not at the requested 16 kHz, so skipping
-    # it note by note would only hide the real mistake.
+def test_nsynth_wav_at_other_rate_than_requested_is_resampled(tmp_path):
+    # Metadata and wav agree on 8 kHz; asking for 16 kHz resamples, for 8 kHz reads as is.
     root = make_nsynth(tmp_path / "ns", [note("good-060-100", 60), note("slow-061-100", 61, json_rate=8000,
                                                                          wav_rate=8000)])
-    with pytest.raises(DataError, match=r"slow-061-100.*8000 Hz.*NSynth is 16000 Hz.*sample_rate=8000"):
-        N.load_nsynth(root, slice_len=64)
-    # Asking for the files' rate works (no resampling either way).
+    both = N.load_nsynth(root, slice_len=64)
+    assert len(both) == 2 and both.sample_rate == 16000
     only_slow = N.load_nsynth(root, slice_len=64, sample_rate=8000, pitch_min=61, pitch_max=61)
     assert len(only_slow) == 1 and only_slow.sample_rate == 8000
 

@@ -56,6 +56,17 @@ def test_sample_api(runs):
         sample(params, jax.random.key(0), n=1, return_spectrogram=True)
 
 
+def test_sample_in_bf16_is_float32_audio_close_to_f32(runs):
+    _, straight, _ = runs
+    params, _ = load(straight)
+    a = np.asarray(sample(params, jax.random.key(0), n=3))
+    b = np.asarray(sample(params, jax.random.key(0), n=3, precision="bf16"))
+    assert b.dtype == np.float32 and not np.array_equal(a, b)   # it did compute in bf16
+    assert np.abs(a - b).max() <= 0.02 * np.abs(a).max() + 1e-6, np.abs(a - b).max()
+    with pytest.raises(ValueError, match="precision must be one of f32, bf16"):
+        sample(params, jax.random.key(0), n=1, precision="fp8")
+
+
 def test_load_errors(tmp_path, runs):
     with pytest.raises(FileNotFoundError, match="config.json"):
         load(tmp_path)

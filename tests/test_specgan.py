@@ -34,6 +34,20 @@ def test_parameter_counts_equal_wavegan_and_shapes():
     assert g["params"]["upconv_0"]["kernel"].shape == (5, 5, 512, 1024)
 
 
+def test_quick_size_is_64_frames_by_128_bins_from_four_layers():
+    cfg = S.SpecGANConfig(slice_len=8192, dim=16)
+    z = jax.ShapeDtypeStruct((2, 100), jnp.float32)
+    g = jax.eval_shape(W.Generator(cfg).init, jax.random.key(0), z)
+    x = jax.eval_shape(W.Generator(cfg).apply, g, z)
+    d = jax.eval_shape(W.Discriminator(cfg).init, jax.random.key(0), x)
+    assert x.shape == (2, 64, 128, 1)
+    assert S.log_spectrogram(jnp.zeros((1, 8192))).shape == (1, 64, 129)
+    # G: 100*4096+4096 (dense to [4, 8, 128]) + 25*(128*64+64*32+32*16+16*1) + 64+32+16+1.
+    assert _count(g["params"]) == 683_009
+    assert _count(d["params"]) == 273_537   # 25*(1*16+16*32+32*64+64*128) + biases + 4097
+    assert len(g["params"]) == 5 and g["params"]["upconv_0"]["kernel"].shape == (5, 5, 64, 128)
+
+
 def _note(sr=16000, n=16384, f0=220.0):
     t = np.arange(n) / sr
     env = np.exp(-3 * t) * np.minimum(1, t / 0.01)
@@ -101,7 +115,7 @@ def test_moments_are_population_statistics_over_all_frames():
 
 
 def test_bad_specgan_config():
-    with pytest.raises(ValueError, match="model.slice_len must be 16384"):
+    with pytest.raises(ValueError, match="model.slice_len must be 16384 .* or 8192"):
         S.SpecGANConfig(slice_len=32768)
 
 

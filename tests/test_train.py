@@ -160,3 +160,50 @@ def test_gansynth_d_loss_has_the_reference_terms():
     assert float(m["d_loss"]) == pytest.approx(expected, rel=1e-5)
     assert float(m["stage"]) == 0 and float(m["alpha"]) == 1.0
     assert np.isfinite(float(m["g_ac"])) and float(m["gp"]) > 0
+
+
+def test_lazy_r1_is_applied_every_k_steps_with_weight_k():
+    cfg = tiny_config(**{"train.loss": "non-saturating", "train.n_critic": 1, "train.r1_weight": "2",
+                         "train.r1_every": "3"})
+    _, metrics = _run(cfg, jax.devices()[:1], n_steps=4)
+    r1 = [m["r1"] for m in metrics]
+    assert r1[0] > 0 and r1[3] > 0 and r1[1] == r1[2] == 0.0
+    # On an R1 step L_D = NS loss + gamma / 2 * k * R1 (gamma 2, k 3).
+    ns = [m["d_loss"] - 3.0 * m["r1"] for m in metrics]
+    assert all(0.0 < v < 2.0 for v in ns), ns
+
+
+def test_d_lr_sets_the_discriminator_learning_rate_only():
+    """Adam's first step moves every parameter by about its learning rate (sign(g) * lr)."""
+    cfg = tiny_config(**{"train.n_critic": 1, "train.lr": "1e-3", "train.d_lr": "4e-3"})
+    fresh = T.init_state(cfg, jax.random.key(cfg.seed))
+    state, _ = _run(cfg, jax.devices()[:1], n_steps=1)
+    moved = lambda a, b: max(float(jnp.abs(x - y).max()) for x, y in
+                             zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    assert moved(state.g_params, fresh.g_params) == pytest.approx(1e-3, rel=0.02)
+    assert moved(state.d_params, fresh.d_params) == pytest.approx(4e-3, rel=0.02)
+
+
+@pytest.mark.parametrize("model", ["wavegan", "specgan", "gansynth"])
+def test_bf16_tracks_f32_and_keeps_float32_state(model):
+    f32 = tiny_config(model, **{"model.dim": "4"} if model != "gansynth" else {})
+    bf16 = config_lib.override_all(f32, [("train.precision", "bf16")])
+    s32, m32 = _run(f32, jax.devices()[:1], n_steps=3)
+    s16, m16 = _run(bf16, jax.devices()[:1], n_steps=3)
+    for a, b in zip(m32, m16):   # bf16 keeps 8 bits of mantissa: ~0.4 % per rounding
+        for key in ("d_loss", "g_loss", "gp", "d_real", "d_fake"):
+            assert b[key] == pytest.approx(a[key], rel=0.05, abs=0.05), (key, a[key], b[key])
+    dtypes = {leaf.dtype for leaf in jax.tree.leaves(
+        (s16.g_params, s16.d_params, s16.g_opt, s16.d_opt, s16.g_state, s16.d_state))
+        if jnp.issubdtype(leaf.dtype, jnp.floating)}
+    assert dtypes == {jnp.dtype("float32")}
+    # ... while every convolution and matmul of G and D computes in bfloat16. (The spectral
+    # transforms that encode real audio, DFT and mel matmuls at HIGHEST precision, stay f32.)
+    mesh = T.make_mesh(jax.devices()[:1])
+    real = T.shard_batch(mesh, _batches(bf16, 1)[0], bf16.train.batch_size)
+    stage = T.progress_at(bf16, 0)[0]
+    hlo = T.compile_step(bf16, mesh, stage).lower(T.create_state(bf16, mesh), real,
+                                                    _stats(bf16)).as_text()
+    ops = [line for line in hlo.splitlines()
+           if ("convolution(" in line or "dot_general" in line) and "HIGHEST" not in line]
+    assert ops and all("bf16" in line for line in ops), [o for o in ops if "bf16" not in o][:3]

@@ -99,18 +99,33 @@ def get_model(name: str) -> ModelDef:
     return MODELS[name]
 
 
+PRECISIONS = {"f32": jnp.float32, "bf16": jnp.bfloat16}
+
+
+def _cast(tree, dtype):
+    """The floating-point leaves of `tree` as `dtype` (a no-op for float32 leaves at f32)."""
+    return jax.tree.map(
+        lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
+
+
 class Nets(NamedTuple):
     """A model's G and D at one stage, as pure functions of (params, other variables, inputs).
 
     Hides the differences between models: labels are passed to G one-hot only when the
     model is conditional, alpha only when it is progressive, and D's output is always
     (logits [B], class logits [B, K] or None).
+
+    `dtype` is the compute precision. With bfloat16 the variables and inputs are cast on
+    the way in, so every conv and matmul runs in bf16, and the outputs are cast back to
+    float32: parameters, optimiser state, losses and gradient penalties stay float32 (the
+    casts' transposes return float32 gradients).
     """
     model: ModelDef
     cfg: Any               # the model's own config
     G: Any
     D: Any
     stage: int | None      # static stage of a progressive model, else None
+    dtype: Any = jnp.float32
 
     @property
     def num_classes(self) -> int:
@@ -125,21 +140,23 @@ class Nets(NamedTuple):
 
     def generate(self, g_params, g_state, z, labels, alpha=1.0, train: bool = False):
         """(G's output, G's updated non-parameter variables)."""
-        args, kw = self.g_inputs(z, labels), self._alpha(alpha)
-        variables = {"params": g_params, **g_state}
+        args, kw = _cast(self.g_inputs(z, labels), self.dtype), self._alpha(alpha)
+        variables = _cast({"params": g_params, **g_state}, self.dtype)
         if train and g_state:
             x, new_state = self.G.apply(variables, *args, train=True, mutable=list(g_state), **kw)
-            return x, dict(new_state)
-        return self.G.apply(variables, *args, train=train, **kw), g_state
+            return _cast(x, jnp.float32), _cast(dict(new_state), jnp.float32)
+        return _cast(self.G.apply(variables, *args, train=train, **kw), jnp.float32), g_state
 
     def discriminate(self, d_params, d_state, x, key, alpha=1.0):
         kw = self._alpha(alpha)
         rngs = {name: jax.random.fold_in(key, i) for i, name in enumerate(self.model.d_rngs)}
-        variables = {"params": d_params, **d_state}
+        variables = _cast({"params": d_params, **d_state}, self.dtype)
+        x = _cast(x, self.dtype)
         if d_state:   # D's batch norm uses batch statistics only; its running averages are unused
             out = self.D.apply(variables, x, rngs=rngs, mutable=list(d_state), **kw)[0]
         else:
             out = self.D.apply(variables, x, rngs=rngs, **kw)
+        out = _cast(out, jnp.float32)
         return out if isinstance(out, tuple) else (out, None)
 
     def inputs(self, key, n: int, stats):
@@ -149,8 +166,12 @@ class Nets(NamedTuple):
                 self.model.sample_labels(self.cfg, k_l, n, stats))
 
 
-def make_nets(model_name: str, model_cfg, stage: int | None = None) -> Nets:
+def make_nets(model_name: str, model_cfg, stage: int | None = None,
+              precision: str = "f32") -> Nets:
+    """precision: "f32" or "bf16", the compute dtype of G and D (see `Nets`)."""
     model = get_model(model_name)
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     kw = {} if stage is None else {"stage": stage}
     return Nets(model, model_cfg, model.generator(model_cfg, **kw),
-                model.discriminator(model_cfg, **kw), stage)
+                model.discriminator(model_cfg, **kw), stage, PRECISIONS[precision])

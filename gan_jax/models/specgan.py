@@ -4,9 +4,9 @@ Representation (`wavegan-specgan.md` §6): `tf.signal.stft(x, 256, 128, pad_end=
 with a periodic Hann window -> 128 frames x 129 bins for 16384 samples; the Nyquist bin
 is dropped; `log(|X| + 1e-6)` is normalised per frequency bin by dataset moments (over
 all 129 bins, computed once per run and checkpointed with it), divided by 3 and clipped
-to [-1, 1]. D sees `[B, 128 time, 128 freq, 1]`; G outputs the same, and `decode`
-inverts the normalisation and runs Griffin-Lim (16 iterations, zero initial phase, as
-the reference) inside the jitted `sample`.
+to [-1, 1]. D sees `[B, 128 time, 128 freq, 1]` (64 time for 8192 samples, not in the
+paper); G outputs the same, and `decode` inverts the normalisation and runs Griffin-Lim
+(16 iterations, zero initial phase, as the reference) inside the jitted `sample`.
 
 Two deliberate departures from the reference code, both listed as bugs there:
 - Griffin-Lim resynthesises with the window-normalised ISTFT (`spectral.griffin_lim`),
@@ -31,6 +31,7 @@ from gan_jax.models.wavegan import sample_latent  # noqa: F401  (z ~ U(-1, 1)^10
 N_FFT = 256
 HOP = 128
 SLICE_LEN = 16384          # the reference supports only this length (128 frames)
+SLICE_LENS = (8192, SLICE_LEN)   # 8192: 64 frames x 128 bins, for the quick presets
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -55,9 +56,9 @@ class SpecGANConfig:
     sample_rate: ClassVar[int | None] = None   # any rate: data.sample_rate decides
 
     def __post_init__(self):
-        if self.slice_len != SLICE_LEN:
-            raise ValueError(f"model.slice_len must be {SLICE_LEN} for SpecGAN (128 frames of "
-                             f"hop {HOP}), got {self.slice_len}")
+        if self.slice_len not in SLICE_LENS:
+            raise ValueError(f"model.slice_len must be {SLICE_LEN} (128 frames of hop {HOP}, "
+                             f"the paper) or 8192 (64 frames) for SpecGAN, got {self.slice_len}")
         if self.upsample not in ("zeros", "nn", "linear", "cubic"):
             raise ValueError(f"model.upsample must be zeros, nn, linear or cubic, got {self.upsample!r}")
         if self.conv_impl not in ("phase", "xla"):
@@ -66,8 +67,14 @@ class SpecGANConfig:
             raise ValueError(f"model.griffin_lim_iters must be >= 0, got {self.griffin_lim_iters}")
 
     def layout(self):
-        """G: [4, 4, 16d] -> five 5x5 stride-2 transposed convs -> [128, 128, 1]; D mirrors it."""
+        """G: [4, 4, 16d] -> five 5x5 stride-2 transposed convs -> [128, 128, 1]; D mirrors it.
+
+        8192 samples: [4, 8, 8d] -> four layers -> [64 frames, 128 bins]. Not five from
+        [2, 4]: XLA:CPU runs a conv whose output is 2 rows high ~20x slower than 4 rows.
+        """
         k = self.kernel_len
+        if self.slice_len == 8192:
+            return (4, 8), (k, k), ((2, 2),) * 4, 8
         return (4, 4), (k, k), ((2, 2),) * 5, 16
 
 
