@@ -144,7 +144,9 @@ def test_readme_train_ctrl_c_resume_sample(project, model):
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out
     assert_clean(out)
-    assert out.count("saving a checkpoint") == 1, out
+    # Saved once -- or not at all when the stop lands on a step just checkpointed (ckpt_every 2).
+    saves = out.count("saving a checkpoint")
+    assert saves == 1 or (saves == 0 and stopped_at(out) % 2 == 0), out
     if model == "gansynth":   # a new stage: compiled once, logged once
         assert out.count("stage 1") == 1 and "step 2: stage 1" in out, out
     stopped = stopped_at(out)
