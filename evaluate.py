@@ -2,6 +2,8 @@
 
     python evaluate.py classifier --data ../shared/data/fsdd --out cls/fsdd   # digits, ~4 min on 2 cores
     python evaluate.py classifier --out cls/embedded                          # the embedded sounds
+    python evaluate.py classifier --out cls/embedded8k --sample-rate 8000 --slice-len 8192
+                                                     # ... as the quick presets make them (8 kHz)
     python evaluate.py classifier --pitch --data NSYNTH_DIR --out cls/pitch   # MIDI pitch of notes
     python evaluate.py score --classifier cls/fsdd --workdir runs/wavegan-quick [--n 1000]
     python evaluate.py score --classifier cls/fsdd --audio my_clips/
@@ -28,6 +30,8 @@ def parse(argv):
     c.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
     c.add_argument("--width", type=int, default=8, help="channels of the first conv block")
     c.add_argument("--sample-rate", type=int, default=16000, help="the classifier's rate (Hz)")
+    c.add_argument("--slice-len", type=int,
+                   help="samples per clip at --sample-rate (default 16384; 64000 with --pitch)")
     c.add_argument("--seed", type=int, default=0)
     s = sub.add_parser("score", help="score a run's generated clips or a folder of clips")
     s.add_argument("--classifier", required=True, help="folder written by `evaluate.py classifier`")
@@ -68,9 +72,12 @@ def run(args, stop) -> int:
 
 
 def _classifier(evaluate, args) -> int:
+    if args.slice_len is not None and args.slice_len < 1024:
+        raise ValueError(f"--slice-len must be >= 1024 samples, got {args.slice_len}")
+    length = {} if args.slice_len is None else {"slice_len": args.slice_len}
     clf = evaluate.train_and_save(args.data, args.out, pitch=args.pitch, progress=not args.no_progress,
                                   steps=args.steps, width=args.width, sample_rate=args.sample_rate,
-                                  seed=args.seed)
+                                  seed=args.seed, **length)
     info = clf.info
     print(f"held-out accuracy {info['heldout_accuracy']:.4f} on {info['heldout_clips']} clips "
           f"({info['heldout_source']}); temperature {clf.temperature:.3f}; saved to {args.out}",

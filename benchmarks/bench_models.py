@@ -39,7 +39,8 @@ def dataset_stats(cfg):
 
 
 def step_time(cfg, mesh, stats, n_critic, repeats, stage=None):
-    """(seconds per step, XLA's FLOPs per step, the state after it) at `stage`."""
+    """(seconds per step, XLA's FLOPs per step, the state after it) at `stage`; averaged over
+    a lazy-R1 cycle."""
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, n_critic=n_critic))
     step = T.compile_step(cfg, mesh, stage)
     state = [T.create_state(cfg, mesh)]
@@ -50,15 +51,18 @@ def step_time(cfg, mesh, stats, n_critic, repeats, stage=None):
     classes = max(T.get_model(cfg.model_name).num_classes(cfg.model), 1)
     labels = rng.integers(0, classes, (n_critic, b)).astype(np.int32)
     real = T.shard_batch(mesh, (audio, labels), b)
-    compiled = step.lower(state[0], real, stats).compile()   # run this very executable
-    flops = compiled.cost_analysis()
-    flops = (flops[0] if isinstance(flops, list) else flops).get("flops", float("nan"))
+    # As the train loop: with lazy R1, one R1 executable then r1_every - 1 plain ones.
+    cycle = ([True] + [False] * (cfg.train.r1_every - 1)) if cfg.train.r1_weight else [False]
+    compiled = {r1: step.lower(state[0], real, stats, r1).compile() for r1 in set(cycle)}
+    flops = [compiled[r1].cost_analysis() for r1 in cycle]
+    flops = sum((f[0] if isinstance(f, list) else f).get("flops", float("nan")) for f in flops)
 
     def run():
-        state[0], metrics = compiled(state[0], real, stats)
+        for r1 in cycle:
+            state[0], metrics = compiled[r1](state[0], real, stats)
         jax.block_until_ready(metrics)
 
-    return timeit(run, repeats), flops, state[0]
+    return timeit(run, repeats) / len(cycle), flops / len(cycle), state[0]
 
 
 def main():

@@ -43,6 +43,10 @@ class TrainConfig:
     optimizer: str = "adam"         # "adam" | "rmsprop" | "reference" (the reference's choice per loss)
     lr: float = 1e-4
     d_lr: float = 0.0               # D's learning rate, if not lr (TTUR); 0 = lr
+    lr_decay_steps: int = 0         # both learning rates fall linearly to 0 over this many of
+                                    #   an optimiser's updates (n_critic per step for D; restarted
+                                    #   with the optimisers at a GANSynth stage), then stay 0;
+                                    #   0 = constant (papers). Resumable: raise it with train.steps
     b1: float = 0.5
     b2: float = 0.9
     precision: str = "f32"          # compute dtype of G and D: "f32" | "bf16" (params, optimiser

@@ -38,6 +38,8 @@ def make_optimizer(tc: config_lib.TrainConfig, net: str = "g") -> optax.Gradient
         opt.update(losses.REFERENCE_OPTIMIZERS[tc.loss])
     if net == "d" and tc.d_lr > 0:
         opt["lr"] = tc.d_lr
+    if tc.lr_decay_steps:
+        opt["lr"] = optax.linear_schedule(opt["lr"], 0.0, tc.lr_decay_steps)
     if opt["optimizer"] == "adam":
         return optax.adam(opt["lr"], b1=opt["b1"], b2=opt["b2"])
     if opt["optimizer"] == "rmsprop":

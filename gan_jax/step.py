@@ -5,6 +5,12 @@ static stage (None otherwise), then arrays. `train.compile_step` jits `train_ste
 fixed. One call does `n_critic` D updates (a `lax.scan` over n_critic real batches) and one G
 update (before them with `train.g_first`, TF-GAN's order); `GANState.step` counts G updates,
 as the reference's global_step does.
+
+Lazy R1 (`train.r1_every`): the train loop passes `r1` (static: whether this step is an R1
+step), so it runs two executables, one with the double backward and one without, as
+StyleGAN2 does. With r1=None the step decides itself, under `lax.cond`: correct, but XLA:CPU
+runs some second-order graphs (D with a minibatch-stddev channel: 12x) far slower inside a
+conditional branch.
 """
 
 from __future__ import annotations
@@ -34,8 +40,8 @@ def alpha_at(cfg: config_lib.Config, stage: int | None, step):
 def critic_loss(cfg: config_lib.Config, stage, d_params, d_state, real, real_labels, fake,
                 keys, alpha, r1_on):
     """D's loss on one real and one fake batch: (loss, (mean D(real), mean D(fake), GP, AC,
-    R1)). keys: (interpolation, D on real, D on fake, D in the GP). r1_on (traced bool):
-    whether this is a lazy-R1 step."""
+    R1)). keys: (interpolation, D on real, D on fake, D in the GP). r1_on: whether this is a
+    lazy-R1 step (a Python bool, or a traced one: then under lax.cond)."""
     nets, tc = make_nets(cfg.model_name, cfg.model, stage, cfg.train.precision), cfg.train
     k_mix, k_real, k_fake, k_gp = keys
     d = lambda x, k: nets.discriminate(d_params, d_state, x, k, alpha)
@@ -48,9 +54,11 @@ def critic_loss(cfg: config_lib.Config, stage, d_params, d_state, real, real_lab
                                      nets.model.gp_scale(cfg.model))
         loss = loss + tc.gp_weight * gp
     if tc.r1_weight:
-        # lax.cond: the double backward runs only on R1 steps (the CPU executes one branch).
-        r1 = jax.lax.cond(r1_on, lambda: losses.r1_penalty(lambda x: d(x, k_gp)[0], real),
-                          lambda: jnp.zeros(()))
+        penalty = lambda: losses.r1_penalty(lambda x: d(x, k_gp)[0], real)
+        if isinstance(r1_on, bool):
+            r1 = penalty() if r1_on else jnp.zeros(())
+        else:   # the CPU executes one branch: the double backward runs on R1 steps only
+            r1 = jax.lax.cond(r1_on, penalty, lambda: jnp.zeros(()))
         loss = loss + 0.5 * tc.r1_weight * tc.r1_every * r1
     if tc.drift_weight:
         loss = loss + tc.drift_weight * jnp.mean(logits_real ** 2)
@@ -88,15 +96,22 @@ def critic_update(cfg: config_lib.Config, stage, g_params, d_state, stats, alpha
     return (d_params, d_opt, g_state, key), metrics
 
 
-def critic_updates(cfg: config_lib.Config, stage, state: GANState, batch, key, stats, alpha):
+def critic_updates(cfg: config_lib.Config, stage, state: GANState, batch, key, stats, alpha,
+                   r1: bool | None = None):
     """n_critic D updates, one per real batch of `batch` [n_critic, B, ...]; the metrics are
-    the last update's. Lazy R1 applies to all of them on every r1_every-th step."""
-    r1_on = state.step % cfg.train.r1_every == 0
-    (d_params, d_opt, g_state, _), dm = jax.lax.scan(
-        functools.partial(critic_update, cfg, stage, state.g_params, state.d_state, stats, alpha,
-                          r1_on),
-        (state.d_params, state.d_opt, state.g_state, key), batch)
-    metrics = {k: v[-1] for k, v in dm.items()}
+    the last update's. Lazy R1 applies to all of them on every r1_every-th step (r1: whether
+    this is one, if the caller knows; None: decided from state.step)."""
+    r1_on = state.step % cfg.train.r1_every == 0 if r1 is None else bool(r1)
+    update = functools.partial(critic_update, cfg, stage, state.g_params, state.d_state, stats,
+                               alpha, r1_on)
+    carry = (state.d_params, state.d_opt, state.g_state, key)
+    if batch[0].shape[0] == 1:
+        # No scan for one update: XLA:CPU runs second-order graphs (R1, GP) inside a loop
+        # body up to 10x slower than the same graph outside one.
+        (d_params, d_opt, g_state, _), metrics = update(carry, jax.tree.map(lambda a: a[0], batch))
+    else:
+        (d_params, d_opt, g_state, _), dm = jax.lax.scan(update, carry, batch)
+        metrics = {k: v[-1] for k, v in dm.items()}
     return state._replace(d_params=d_params, d_opt=d_opt, g_state=g_state), metrics
 
 
@@ -124,17 +139,19 @@ def generator_update(cfg: config_lib.Config, stage, state: GANState, b: int, key
     return state._replace(g_params=g_params, g_state=g_state, g_opt=g_opt), metrics
 
 
-def train_step(cfg: config_lib.Config, stage, state: GANState, batch, stats):
-    """(state, (audio [n_critic, B, ...], labels [n_critic, B]), stats) -> (state, metrics)."""
+def train_step(cfg: config_lib.Config, stage, state: GANState, batch, stats, r1: bool | None = None):
+    """(state, (audio [n_critic, B, ...], labels [n_critic, B]), stats) -> (state, metrics).
+    r1 (static): whether this is a lazy-R1 step, i.e. state.step % train.r1_every == 0;
+    None: decided on the device."""
     tc = cfg.train
     k_d, k_g = jax.random.split(jax.random.fold_in(state.key, state.step))
     alpha = alpha_at(cfg, stage, state.step)
     b = batch[0].shape[1]
     if tc.g_first:   # TF-GAN's sequential hooks: one G step, then the D step(s)
         state, gm = generator_update(cfg, stage, state, b, k_g, stats, alpha)
-        state, dm = critic_updates(cfg, stage, state, batch, k_d, stats, alpha)
+        state, dm = critic_updates(cfg, stage, state, batch, k_d, stats, alpha, r1)
     else:
-        state, dm = critic_updates(cfg, stage, state, batch, k_d, stats, alpha)
+        state, dm = critic_updates(cfg, stage, state, batch, k_d, stats, alpha, r1)
         state, gm = generator_update(cfg, stage, state, b, k_g, stats, alpha)
     ema = state.ema
     if tc.ema > 0:

@@ -37,7 +37,7 @@ log = logging.getLogger("gan_jax.train")
 # Keys that may change when a run is resumed: they schedule the run, they do not define it.
 RESUMABLE_KEYS = ("train.steps", "train.log_every", "train.sample_every", "train.ckpt_every",
                   "train.keep", "train.num_samples", "train.debug_nan_at_step", "train.classifier",
-                  "train.eval_every", "train.eval_n", "train.precision")
+                  "train.eval_every", "train.eval_n", "train.precision", "train.lr_decay_steps")
 
 
 class TrainError(RuntimeError):
@@ -54,7 +54,7 @@ def validate(cfg: config_lib.Config) -> None:
     if cfg.train.precision not in PRECISIONS:
         raise config_lib.ConfigError(f"train.precision must be one of {', '.join(PRECISIONS)}, "
                                      f"got {cfg.train.precision!r}")
-    for key in ("r1_weight", "d_lr"):
+    for key in ("r1_weight", "d_lr", "lr_decay_steps"):
         if getattr(cfg.train, key) < 0:
             raise config_lib.ConfigError(f"train.{key} must be >= 0, got {getattr(cfg.train, key)}")
     for key in ("n_critic", "r1_every", "batch_size", "steps", "log_every", "sample_every", "ckpt_every", "keep"):
@@ -102,12 +102,14 @@ def check_batch(batch_size: int, mesh) -> None:
 
 def compile_step(cfg: config_lib.Config, mesh, stage: int | None = None):
     """The train step jitted for `mesh` (and `stage`): state replicated and donated, batch
-    (audio and labels) sharded on its batch axis."""
+    (audio and labels) sharded on its batch axis; an optional 4th argument `r1` (static, see
+    step.py) picks the lazy-R1 executable."""
     check_batch(cfg.train.batch_size, mesh)
     repl = NamedSharding(mesh, P())
     batch = NamedSharding(mesh, P(None, "data"))
     return jax.jit(functools.partial(step_lib.train_step, cfg, stage),
-                   in_shardings=(repl, batch, repl), out_shardings=(repl, repl), donate_argnums=0)
+                   in_shardings=(repl, batch, repl), out_shardings=(repl, repl), donate_argnums=0,
+                   static_argnums=3)
 
 
 def create_state(cfg: config_lib.Config, mesh) -> GANState:
@@ -235,6 +237,10 @@ def train(cfg: config_lib.Config, workdir, *, allow_config_change: bool = False,
             cfg, workdir, mesh, changed, dataset = _prepare(cfg, workdir, allow_config_change,
                                                             devices)
         lead = jax.process_index() == 0
+        if lead and 0 < cfg.train.lr_decay_steps < cfg.train.steps:
+            log.warning("train.lr_decay_steps=%d < train.steps=%d: the learning rates are 0 from "
+                        "then on; raise train.lr_decay_steps with train.steps to train longer",
+                        cfg.train.lr_decay_steps, cfg.train.steps)
         with checkpoint.Checkpoints(workdir / "checkpoints", keep=cfg.train.keep) as ckpts:
             with stop.interruptible():
                 state, start, stats = _resume_or_init(cfg, workdir, mesh, ckpts, changed, dataset)
@@ -326,7 +332,8 @@ def _loop(cfg, workdir, mesh, dataset, ckpts, state, start, stats, progress, lea
             real = next(batches)
             if step + 1 == tc.debug_nan_at_step:   # tests: a diverging step
                 real = (np.full_like(real[0], np.nan), real[1])
-            state, metrics = step_fn(state, shard_batch(mesh, real, tc.batch_size), stats)
+            state, metrics = step_fn(state, shard_batch(mesh, real, tc.batch_size), stats,
+                                     tc.r1_weight > 0 and step % tc.r1_every == 0)
             step += 1
             if pending is not None:
                 last = report(*pending, saved)

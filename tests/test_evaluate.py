@@ -108,6 +108,7 @@ def test_cli_scores_a_folder_and_gives_one_line_errors(tiny_classifier, tmp_path
     (tmp_path / "taken" / "x").write_text("x")
     for args, message in [
         (("classifier", "--out", "taken"), "taken: already exists and is not empty"),
+        (("classifier", "--out", "new", "--slice-len", "100"), "--slice-len must be >= 1024"),
         (("score", "--classifier", "nothing", "--audio", "clips"), "classifier.json: missing"),
         (("score", "--classifier", str(folder), "--workdir", "no-run"), "config.json: no such file"),
     ]:

@@ -16,6 +16,7 @@ import pytest
 from conftest import cross_entropy
 from gan_jax import spectral as sp
 from gan_jax.models import gansynth as gs
+from gan_jax.models import layers
 from gan_jax.models import make_nets
 
 FULL = gs.GANSynthConfig()
@@ -162,8 +163,8 @@ def test_pixel_norm_minibatch_stddev_and_resizing():
     np.testing.assert_allclose(gs.pixel_norm(x), x / np.sqrt((x ** 2).mean(-1, keepdims=True) + 1e-8),
                                rtol=1e-5)
     s = np.sqrt(x.var(axis=0) + 1e-6).mean()       # population variance over the whole batch
-    np.testing.assert_allclose(gs.minibatch_stddev(x), s, rtol=1e-5)
-    y = np.asarray(gs.concat_minibatch_stddev(x))
+    np.testing.assert_allclose(layers.minibatch_stddev(x, eps=gs.MBSTD_EPS), np.full(4, s), rtol=1e-5)
+    y = np.asarray(layers.concat_minibatch_stddev(x, eps=gs.MBSTD_EPS))
     assert y.shape == (4, 2, 3, 6)
     np.testing.assert_allclose(y[..., :5], x)
     np.testing.assert_allclose(y[..., 5], np.full((4, 2, 3), s), rtol=1e-5)

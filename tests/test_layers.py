@@ -122,3 +122,19 @@ def test_double_backward_equals_flax(k, s, shape):
 
     jax.tree.map(_close, jax.grad(penalty(ours), argnums=(0, 1))(v, x),
                  jax.grad(penalty(ref), argnums=(0, 1))(v, x))
+
+
+def test_minibatch_stddev_per_group_of_consecutive_examples():
+    x = np.random.default_rng(0).standard_normal((8, 5, 3)).astype(np.float32)
+    want = np.repeat([np.sqrt(x[i:i + 4].var(axis=0) + 1e-8).mean() for i in (0, 4)], 4)
+    np.testing.assert_allclose(layers.minibatch_stddev(x, 4), want, rtol=1e-5)
+    y = np.asarray(layers.concat_minibatch_stddev(x, 4))
+    assert y.shape == (8, 5, 4)
+    np.testing.assert_array_equal(y[..., :3], x)
+    np.testing.assert_allclose(y[..., 3], np.broadcast_to(want[:, None], (8, 5)), rtol=1e-5)
+    # A group that does not divide the batch shrinks: 6 examples in groups of gcd(6, 4) = 2.
+    np.testing.assert_allclose(layers.minibatch_stddev(x[:6], 4)[:2],
+                               np.sqrt(x[:2].var(axis=0) + 1e-8).mean(), rtol=1e-5)
+    # Identical examples in a group: the statistic is sqrt(eps), whatever the others do.
+    same = np.concatenate([np.repeat(x[:1], 4, 0), x[4:]])
+    np.testing.assert_allclose(layers.minibatch_stddev(same, 4)[:4], 1e-4, rtol=1e-3)

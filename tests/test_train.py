@@ -162,6 +162,27 @@ def test_gansynth_d_loss_has_the_reference_terms():
     assert np.isfinite(float(m["g_ac"])) and float(m["gp"]) > 0
 
 
+@pytest.mark.parametrize("n_critic", [1, 2])
+def test_static_r1_executables_equal_the_traced_step(n_critic):
+    # The loop passes r1 (static) and so runs two executables, and n_critic=1 skips the scan;
+    # both must compute exactly what the one traced step (lax.cond, lax.scan) computes.
+    cfg = tiny_config(**{"train.loss": "non-saturating", "train.n_critic": str(n_critic),
+                         "train.r1_weight": "2", "train.r1_every": "2",
+                         "model.mbstd_group": "2"})
+    mesh, stats = T.make_mesh(jax.devices()[:1]), _stats(cfg)
+    step = T.compile_step(cfg, mesh)
+    traced, static = T.create_state(cfg, mesh), T.create_state(cfg, mesh)   # donated: two
+    for i, real in enumerate(_batches(cfg, 2)):
+        real = T.shard_batch(mesh, real, cfg.train.batch_size)
+        traced, m_traced = step(traced, real, stats)
+        static, m_static = step(static, real, stats, i % 2 == 0)
+        assert (float(m_static["r1"]) > 0) == (i % 2 == 0)
+        for k in m_traced:
+            np.testing.assert_allclose(m_static[k], m_traced[k], rtol=2e-5, atol=1e-7, err_msg=k)
+    for a, b in zip(jax.tree.leaves(static.d_params), jax.tree.leaves(traced.d_params)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
 def test_lazy_r1_is_applied_every_k_steps_with_weight_k():
     cfg = tiny_config(**{"train.loss": "non-saturating", "train.n_critic": 1, "train.r1_weight": "2",
                          "train.r1_every": "3"})
@@ -182,6 +203,18 @@ def test_d_lr_sets_the_discriminator_learning_rate_only():
                              zip(jax.tree.leaves(a), jax.tree.leaves(b)))
     assert moved(state.g_params, fresh.g_params) == pytest.approx(1e-3, rel=0.02)
     assert moved(state.d_params, fresh.d_params) == pytest.approx(4e-3, rel=0.02)
+
+
+@pytest.mark.parametrize("net,lr", [("g", 1e-3), ("d", 4e-3)])
+def test_lr_decay_steps_falls_linearly_to_zero(net, lr):
+    from gan_jax.state import make_optimizer
+    tc = config_lib.TrainConfig(lr=1e-3, d_lr=4e-3, lr_decay_steps=4)
+    opt, p = make_optimizer(tc, net), jnp.zeros(3)
+    opt_state, moves = opt.init(p), []
+    for _ in range(6):   # Adam with a constant gradient moves by ~lr(t) per update
+        update, opt_state = opt.update(jnp.ones(3), opt_state, p)
+        moves.append(float(-update[0]))
+    np.testing.assert_allclose(moves, lr * np.array([1, 0.75, 0.5, 0.25, 0, 0]), rtol=1e-3, atol=1e-9)
 
 
 @pytest.mark.parametrize("model", ["wavegan", "specgan", "gansynth"])

@@ -86,3 +86,19 @@ def test_bad_model_config_is_refused():
         W.WaveGANConfig(slice_len=16000)
     with pytest.raises(ValueError, match="upsample"):
         W.WaveGANConfig(upsample="bilinear")
+
+
+def test_minibatch_stddev_channel_in_d():
+    # One more channel before D's flatten: 8 positions x 1 more Dense weight at 8192, dim 16.
+    cfg = W.WaveGANConfig(slice_len=8192, dim=16, phase_shuffle=0, mbstd_group=4)
+    _, _, d_vars, logits = _shapes(cfg, batch=8)
+    assert _count(d_vars["params"]) == 1_090_945 + 8 and logits.shape == (8,)
+    # D now sees its group: changing example 0 moves the logits of 1-3, not those of 4-7.
+    x = jax.random.normal(jax.random.key(0), (8, 8192, 1))
+    d = W.Discriminator(cfg)
+    v = d.init(jax.random.key(1), x)
+    a, b = d.apply(v, x), d.apply(v, x.at[0].multiply(3.0))
+    assert np.all(np.abs(np.asarray(a - b)[1:4]) > 1e-6)
+    np.testing.assert_array_equal(a[4:], b[4:])
+    with pytest.raises(ValueError, match="mbstd_group"):
+        W.WaveGANConfig(mbstd_group=1)

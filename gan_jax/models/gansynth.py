@@ -307,22 +307,6 @@ def downscale(x_BxHxWxC, scale: int):
     return x_BxHxWxC.reshape(b, h // scale, scale, w // scale, scale, c).mean(axis=(2, 4))
 
 
-def minibatch_stddev(x_BxHxWxC, eps: float = MBSTD_EPS):
-    """One scalar: mean over (h, w, c) of sqrt(population variance over the batch + eps).
-
-    The group is the whole batch (GANSynth, not PGGAN's groups of 4).
-    """
-    mean = jnp.mean(x_BxHxWxC, axis=0, keepdims=True)
-    var_HxWxC = jnp.mean(jnp.square(x_BxHxWxC - mean), axis=0)
-    return jnp.mean(jnp.sqrt(var_HxWxC + eps))
-
-
-def concat_minibatch_stddev(x_BxHxWxC):
-    """x with `minibatch_stddev(x)` appended as one constant channel."""
-    s = jnp.full(x_BxHxWxC.shape[:-1] + (1,), minibatch_stddev(x_BxHxWxC), x_BxHxWxC.dtype)
-    return jnp.concatenate([x_BxHxWxC, s], axis=-1)
-
-
 _kernel_init = nn.initializers.normal(stddev=1.0)   # N(0, 1); the scale is applied at run time
 
 
@@ -470,7 +454,7 @@ class Discriminator(nn.Module):
             h = downscale(h, 2)
             a = discriminator_alpha(b - 1, p)
             h = a * lods[b - 1] + (1.0 - a) * h
-        h = concat_minibatch_stddev(h)
+        h = layers.concat_minibatch_stddev(h, eps=MBSTD_EPS)   # group: the whole batch
         h = lrelu(EqConv(num_filters(c, 1), k, slope=0.0, name="block_1_conv0")(h))
         h = lrelu(EqConv(num_filters(c, 0), (c.start_height, c.start_width), slope=0.0,
                          padding="VALID", name="block_1_conv1")(h))

@@ -26,6 +26,7 @@ Everything is N-D: 1-D for WaveGAN (`[B, T, C]`), 2-D for SpecGAN (`[B, H, W, C]
 from __future__ import annotations
 
 import itertools
+import math
 import string
 from typing import Sequence
 
@@ -298,3 +299,24 @@ def phase_shuffle(x, key, rad: int, per_example: bool = False):
     s_B = jax.random.randint(key, (b,), -rad, rad + 1)
     idx_BxT = (rad - s_B)[:, None] + jnp.arange(t)[None, :]
     return jnp.take_along_axis(padded, idx_BxT[:, :, None], axis=1)
+
+
+def minibatch_stddev(x_BxN, group: int | None = None, eps: float = 1e-8):
+    """[B]: per group of `group` consecutive examples (None: the whole batch), the mean over
+    features of sqrt(population variance over the group + eps) -- PGGAN's statistic, which
+    lets D see a batch's lack of variety (mode collapse). A group that does not divide B
+    shrinks to gcd(B, group)."""
+    b = x_BxN.shape[0]
+    g = b if group is None else math.gcd(b, group)
+    x = x_BxN.reshape(b // g, g, -1)
+    var = jnp.mean(jnp.square(x - jnp.mean(x, axis=1, keepdims=True)), axis=1)
+    s = jnp.mean(jnp.sqrt(var + eps), axis=-1, keepdims=True)
+    return jnp.broadcast_to(s, (b // g, g)).reshape(b)   # not jnp.repeat: a gather, slow in R1
+
+
+def concat_minibatch_stddev(x_Bx___xC, group: int | None = None, eps: float = 1e-8):
+    """x with its `minibatch_stddev` appended as one more channel, constant per example."""
+    s_B = minibatch_stddev(x_Bx___xC, group, eps).astype(x_Bx___xC.dtype)
+    s = jnp.broadcast_to(s_B.reshape((-1,) + (1,) * (x_Bx___xC.ndim - 1)),
+                         x_Bx___xC.shape[:-1] + (1,))
+    return jnp.concatenate([x_Bx___xC, s], axis=-1)

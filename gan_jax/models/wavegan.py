@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax.models.layers import Conv, UpConv, phase_shuffle
+from gan_jax.models.layers import Conv, UpConv, concat_minibatch_stddev, phase_shuffle
 
 SLICE_LENS = (8192, 16384, 32768, 65536)
 
@@ -35,6 +35,7 @@ class WaveGANConfig:
     post_filter: bool = False         # learned FIR after the tanh
     post_filter_len: int = 512
     conv_impl: str = "phase"          # "phase" (stride-1 rewrite, fast on CPU) | "xla"
+    mbstd_group: int = 0              # D's minibatch-stddev channel per group; 0 = off (paper)
     sample_rate: ClassVar[int | None] = None   # any rate: data.sample_rate decides
 
     @property
@@ -48,6 +49,7 @@ class WaveGANConfig:
             raise ValueError(f"model.upsample must be zeros, nn, linear or cubic, got {self.upsample!r}")
         if self.conv_impl not in ("phase", "xla"):
             raise ValueError(f"model.conv_impl must be phase or xla, got {self.conv_impl!r}")
+        check_mbstd_group(self.mbstd_group)
 
     def layout(self):
         """(start shape, kernel, strides per layer, initial width multiplier) of G; D mirrors it.
@@ -58,6 +60,11 @@ class WaveGANConfig:
         extra = {8192: (), 16384: (), 32768: ((2,),), 65536: ((4,),)}[self.slice_len]
         start = (8,) if self.slice_len == 8192 else (16,)
         return start, (self.kernel_len,), ((4,),) * 5 + extra, 32 if extra else 16
+
+
+def check_mbstd_group(group: int) -> None:
+    if group < 0 or group == 1:
+        raise ValueError(f"model.mbstd_group must be 0 (off) or a group size >= 2, got {group}")
 
 
 def _batchnorm(train: bool):
@@ -110,7 +117,7 @@ class Generator(nn.Module):
 
 class Discriminator(nn.Module):
     """Strided convs with leaky ReLU 0.2 (phase shuffle after layers 0-3 when configured)
-    -> flatten -> Dense 1; widths dim * 2^i."""
+    -> [a minibatch-stddev channel] -> flatten -> Dense 1; widths dim * 2^i."""
     cfg: Any
 
     @nn.compact
@@ -126,5 +133,9 @@ class Discriminator(nn.Module):
             if i < 4 and shuffle > 0:
                 x = phase_shuffle(x, self.make_rng("shuffle"), shuffle,
                                   c.phase_shuffle_per_example)
+        if c.mbstd_group:
+            # Not in the papers: PGGAN's minibatch stddev, against the few-digit collapse of
+            # short CPU runs (benchmarks/QUALITY.md).
+            x = concat_minibatch_stddev(x, c.mbstd_group)
         x = x.reshape(x.shape[0], -1)
         return nn.Dense(1, kernel_init=nn.initializers.glorot_uniform(), name="output")(x)[:, 0]
