@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax import spectral
-from gan_jax.models import wavegan
+from gan_jax.models.wavegan import check_mbstd_group
 from gan_jax.models.wavegan import sample_latent  # noqa: F401  (z ~ U(-1, 1)^100, as WaveGAN)
 
 N_FFT = 256
@@ -67,7 +67,7 @@ class SpecGANConfig:
             raise ValueError(f"model.conv_impl must be phase or xla, got {self.conv_impl!r}")
         if self.griffin_lim_iters < 0:
             raise ValueError(f"model.griffin_lim_iters must be >= 0, got {self.griffin_lim_iters}")
-        wavegan.check_mbstd_group(self.mbstd_group)
+        check_mbstd_group(self.mbstd_group)
 
     def layout(self):
         """G: [4, 4, 16d] -> five 5x5 stride-2 transposed convs -> [128, 128, 1]; D mirrors it.
