@@ -95,9 +95,9 @@ def _score(evaluate, args) -> int:
     clf = classifier.load_classifier(args.classifier)
     if args.workdir:
         gen, cfg = load(args.workdir, step=args.step)
-        audio, pitches = evaluate.generate_clips(gen, jax.random.key(args.seed), args.n,
-                                                 progress=not args.no_progress)
-        scores = evaluate.score(clf, audio, cfg.data.sample_rate, pitches=pitches, pyin=args.pyin)
+        audio, asked = evaluate.generate_clips(gen, jax.random.key(args.seed), args.n,
+                                               progress=not args.no_progress)
+        scores = evaluate.score(clf, audio, cfg.data.sample_rate, **asked, pyin=args.pyin)
     else:
         scores = evaluate.score_folder(clf, args.audio, sample_rate=clf.cfg.sample_rate,
                                        slice_len=clf.cfg.slice_len, n=args.n, pyin=args.pyin)

@@ -1,6 +1,7 @@
 """Generate audio from a trained run.
 
     python sample.py --workdir DIR --n 16                  # 16 clips -> DIR/samples/
+    python sample.py --workdir DIR --label 7 --n 8         # a class-conditional run: "seven"
     python sample.py --workdir DIR --pitch 60 --n 8        # GANSynth: 8 timbres at middle C
     python sample.py --workdir DIR --pitch C3,E3,G3 --n 4  # each timbre at every pitch
     python sample.py --workdir DIR --interpolate 9 --pitch 60   # timbre morph in 9 steps
@@ -41,6 +42,9 @@ def main(argv=None) -> int:
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     p.add_argument("--precision", choices=("f32", "bf16"),
                    help="G's compute dtype (default: the run's train.precision)")
+    p.add_argument("--label", type=int, help="class-conditional runs (model.num_classes): every "
+                                             "clip of this class, e.g. the digit of an FSDD "
+                                             "run (default: random classes)")
     g = p.add_argument_group("pitch-conditioned models (GANSynth)")
     g.add_argument("--pitch", help="MIDI pitch(es) or note names, comma-separated: every clip "
                                    "at every pitch (default: drawn from the training pitches)")
@@ -103,7 +107,7 @@ def run(args, stop) -> int:
                 k_z, k_gen = jax.random.split(key)
                 z, pitches, groups = latents(args, cfg, k_z, pitches)
                 clips = sampling.generate(params, k_gen, z, pitches, args.batch,
-                                          progress=len(z) > args.batch)
+                                          progress=len(z) > args.batch, label=args.label)
             if args.gallery:
                 index = write_gallery(args, out, workdir, cfg, clips, pitches, groups)
                 print(f"wrote {len(clips)} clip(s) at {cfg.data.sample_rate} Hz to the gallery "
@@ -122,6 +126,8 @@ def check_args(args) -> None:
     """ValueError for option combinations that cannot work, before anything is loaded."""
     if args.n < 1 or args.batch < 1:
         raise ValueError("--n and --batch must be >= 1")
+    if args.label is not None and (args.pitch or args.midi):
+        raise ValueError("--label is for class-conditional WaveGAN/SpecGAN runs; drop --pitch/--midi")
     if args.midi and (args.pitch or args.interpolate):
         raise ValueError("--midi takes its pitches from the file; drop --pitch/--interpolate")
     if args.gallery and (args.out or args.midi):

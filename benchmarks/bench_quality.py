@@ -45,9 +45,9 @@ def curve(model: str, preset: str, data, overrides, clf, workdir: Path, steps: i
         T.train(run_cfg, workdir, progress=False)
         minutes += (time.perf_counter() - start) / 60
         gen, saved = load(workdir)
-        audio, pitches = evaluate.generate_clips(gen, jax.random.key(0), n)
-        scores = evaluate.score(clf, audio, saved.data.sample_rate, pitches=pitches,
-                                pyin=pyin and pitches is not None)
+        audio, asked = evaluate.generate_clips(gen, jax.random.key(0), n)
+        scores = evaluate.score(clf, audio, saved.data.sample_rate, **asked,
+                                pyin=pyin and "pitches" in asked)
         yield {"model": model, "preset": preset, "step": budget, "minutes": round(minutes, 2), **scores}
 
 

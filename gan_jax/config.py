@@ -52,6 +52,8 @@ class TrainConfig:
     precision: str = "f32"          # compute dtype of G and D: "f32" | "bf16" (params, optimiser
                                     #   state, losses and penalties stay float32)
     ema: float = 0.0                # decay of an EMA of G used for sampling; 0 = off
+    ema_warmup: bool = False        # decay min(ema, (1 + t) / (10 + t)) at step t (TF's
+                                    #   num_updates), so a slow EMA forgets the initial weights
     steps: int = 200_000            # G steps; the paper stopped at ~200k
     log_every: int = 100            # scalars to TensorBoard
     sample_every: int = 2000        # audio (and images) to TensorBoard

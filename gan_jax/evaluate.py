@@ -20,6 +20,8 @@
   * for pitch classifiers and requested pitches: `pitch_accuracy` (argmax == requested),
     `pitch_entropy` and, with `pyin=True`, `pyin_accuracy` from librosa's pYIN tracker
     (independent of the classifier) and `pyin_by_pitch`.
+  * for class-conditional runs (`model.num_classes`) and a classifier of the same classes:
+    `label_accuracy` (argmax == the class G was asked for).
 - `generate_clips` draws clips from a run; `Evaluator` scores a run while it trains.
 """
 
@@ -101,8 +103,8 @@ def train_and_save(path: str | None, out, *, pitch: bool = False, progress: bool
 # --------------------------------------------------------------------------- scores
 
 
-def score(clf: clf_lib.Classifier, audio, sample_rate: int, *, pitches=None, splits: int = 10,
-          pyin: bool = False) -> dict:
+def score(clf: clf_lib.Classifier, audio, sample_rate: int, *, pitches=None, labels=None,
+          splits: int = 10, pyin: bool = False) -> dict:
     """The scores of clips [N, T] or [N, T, C] at `sample_rate` (see the module docstring)."""
     probs, feats = clf_lib.predict(clf, audio, sample_rate)
     n = len(probs)
@@ -121,6 +123,8 @@ def score(clf: clf_lib.Classifier, audio, sample_rate: int, *, pitches=None, spl
     out["heldout_nearest_train"] = metrics.nearest_distance(clf.heldout_feats, clf.train_feats)
     if pitches is not None and clf.cfg.kind == "pitch":
         out.update(_pitch_scores(clf, probs, audio, sample_rate, np.asarray(pitches), pyin))
+    if labels is not None and clf.cfg.kind != "pitch":
+        out["label_accuracy"] = float(np.mean(probs.argmax(-1) == np.asarray(labels)))
     return out
 
 
@@ -165,17 +169,21 @@ def format_table(scores: dict) -> str:
 
 
 def generate_clips(gen, key, n: int, *, batch: int = 64, progress: bool = False):
-    """(audio [n, T, C], requested pitches [n] or None) from a run's Generator; pitches are
-    drawn uniformly over a pitch-conditioned model's range."""
+    """(audio [n, T, C], what G was asked for) from a run's Generator: {"pitches": [n]} for a
+    pitch-conditioned model, {"labels": [n]} for a class-conditional one (each drawn
+    uniformly), else {}; pass it on as `score(..., **asked)`."""
     cfg = gen.config
-    k_z, k_p, k_g = jax.random.split(key, 3)
+    k_z, k_c, k_g = jax.random.split(key, 3)
     z = sampling.random_latents(cfg, k_z, n)
-    pitch_range = get_model(cfg.model_name).pitch_range
-    pitches = None
-    if pitch_range is not None:
-        low, high = pitch_range(cfg.model)
-        pitches = np.asarray(jax.random.randint(k_p, (n,), low, high + 1))
-    return sampling.generate(gen, k_g, z, pitches, batch=batch, progress=progress), pitches
+    model = get_model(cfg.model_name)
+    if model.pitch_range is not None:
+        low, high = model.pitch_range(cfg.model)
+        pitches = np.asarray(jax.random.randint(k_c, (n,), low, high + 1))
+        return sampling.generate(gen, k_g, z, pitches, batch=batch, progress=progress), {"pitches": pitches}
+    k = model.num_classes(cfg.model)
+    labels = np.asarray(jax.random.randint(k_c, (n,), 0, k)) if k else None
+    audio = sampling.generate(gen, k_g, z, batch=batch, progress=progress, label=labels)
+    return audio, {} if labels is None else {"labels": labels}
 
 
 def score_folder(clf: clf_lib.Classifier, folder, *, sample_rate: int, slice_len: int, n: int | None = None,
@@ -198,8 +206,8 @@ class Evaluator:
         self.n, self.key = n, jax.random.key(seed)
 
     def __call__(self, gen) -> dict:
-        audio, pitches = generate_clips(gen, self.key, self.n)
-        return score(self.clf, audio, gen.config.data.sample_rate, pitches=pitches)
+        audio, asked = generate_clips(gen, self.key, self.n)
+        return score(self.clf, audio, gen.config.data.sample_rate, **asked)
 
 
 def append_jsonl(path: Path, record: dict) -> None:

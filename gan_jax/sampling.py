@@ -99,30 +99,51 @@ def _sample(gen: Generator, key, n: int, z=None, labels=None):
     return (audio[..., 0] if audio.shape[-1] == 1 else audio), x
 
 
+def _per_clip(name: str, value, n: int) -> np.ndarray:
+    """One integer or one per clip (n), as an array; anything else is refused by name."""
+    value = np.asarray(value)
+    if value.ndim > 1 or (value.ndim == 1 and value.shape[0] != n):
+        raise ValueError(f"{name} must be one value or one per clip ({n}), got shape {value.shape}")
+    if not np.issubdtype(value.dtype, np.integer):
+        raise ValueError(f"{name} must be integers, got {value.dtype}")
+    return value
+
+
 def pitch_labels(cfg: config_lib.Config, pitch, n: int):
     """MIDI pitch(es) -> class labels [n] of a pitch-conditioned model, checked against its range."""
     pitch_range = get_model(cfg.model_name).pitch_range
     if pitch_range is None:
         raise ValueError(f"{cfg.model_name} is not pitch-conditioned; pitch needs GANSynth")
     low, high = pitch_range(cfg.model)
-    pitch = np.asarray(pitch)
-    if pitch.ndim > 1 or (pitch.ndim == 1 and pitch.shape[0] != n):
-        raise ValueError(f"pitch must be one MIDI pitch or one per clip ({n}), got shape "
-                         f"{pitch.shape}")
-    if not np.issubdtype(pitch.dtype, np.integer):
-        raise ValueError(f"pitch must be integer MIDI numbers, got {pitch.dtype}")
+    pitch = _per_clip("pitch (MIDI)", pitch, n)
     bad = pitch[(pitch < low) | (pitch > high)]
     if bad.size:
         raise ValueError(f"pitch {int(bad.flat[0])} is outside the model's range {low}..{high}")
     return jnp.broadcast_to(jnp.asarray(pitch - low, jnp.int32), (n,))
 
 
-def sample(params: Generator, key, n: int | None = None, *, pitch=None, latents=None,
-           return_spectrogram: bool = False, precision: str | None = None):
+def class_labels(cfg: config_lib.Config, label, n: int):
+    """Class label(s) -> labels [n] of a class-conditional WaveGAN/SpecGAN (model.num_classes)."""
+    model = get_model(cfg.model_name)
+    k = model.num_classes(cfg.model)
+    if not k or model.pitch_range is not None:
+        raise ValueError(f"this {cfg.model_name} run is not class-conditional (model.num_classes "
+                         "is 0); label needs one that is" + ("; use pitch" if k else ""))
+    label = _per_clip("label", label, n)
+    bad = label[(label < 0) | (label >= k)]
+    if bad.size:
+        raise ValueError(f"label {int(bad.flat[0])} is outside the model's classes 0..{k - 1}")
+    return jnp.broadcast_to(jnp.asarray(label, jnp.int32), (n,))
+
+
+def sample(params: Generator, key, n: int | None = None, *, pitch=None, label=None,
+           latents=None, return_spectrogram: bool = False, precision: str | None = None):
     """n clips as float32 audio in [-1, 1]: [n, T] for mono models, [n, T, C] otherwise.
 
     pitch: pitch-conditioned models (GANSynth): a MIDI pitch for every clip or one per clip;
       by default pitches are drawn from the training set's pitch histogram.
+    label: class-conditional WaveGAN/SpecGAN (`model.num_classes`): a class (e.g. the digit
+      of an FSDD model) for every clip or one per clip; by default drawn uniformly.
     latents: explicit latent vectors [n, latent_dim] (interpolations, a fixed timbre);
       by default drawn from `key`. n defaults to their number, else to 1.
     return_spectrogram: spectrogram models (SpecGAN, GANSynth) return `(audio, spec)`,
@@ -145,7 +166,10 @@ def sample(params: Generator, key, n: int | None = None, *, pitch=None, latents=
     n = 1 if n is None else n
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    labels = None if pitch is None else pitch_labels(cfg, pitch, n)
+    if pitch is not None and label is not None:
+        raise ValueError("give pitch or label, not both")
+    labels = (pitch_labels(cfg, pitch, n) if pitch is not None
+              else None if label is None else class_labels(cfg, label, n))
     if return_spectrogram and not get_model(cfg.model_name).spectrogram:
         raise ValueError(f"{cfg.model_name} generates waveforms; "
                          "return_spectrogram needs a spectrogram model")
@@ -156,11 +180,12 @@ def sample(params: Generator, key, n: int | None = None, *, pitch=None, latents=
 
 
 def generate(params: Generator, key, latents, pitch=None, batch: int = 64,
-             progress: bool = False) -> np.ndarray:
-    """Audio for many latents (and pitches) in batches of `batch`, as a numpy array.
+             progress: bool = False, *, label=None) -> np.ndarray:
+    """Audio for many latents (and pitches or class labels) in batches of `batch`, as a
+    numpy array.
 
     The last batch is padded to full size, so one compilation serves every batch.
-    `pitch`: None, one MIDI pitch, or one per latent.
+    `pitch` / `label`: None, one value, or one per latent (see `sample`).
     """
     latents = np.asarray(latents, np.float32)
     m = latents.shape[0]
@@ -168,12 +193,15 @@ def generate(params: Generator, key, latents, pitch=None, batch: int = 64,
         raise ValueError(f"batch must be >= 1, got {batch}")
     if pitch is not None:
         pitch = np.broadcast_to(np.asarray(pitch), (m,))
+    if label is not None:
+        label = np.broadcast_to(np.asarray(label), (m,))
     batch = min(batch, m)
     out = []
     for start in tqdm(range(0, m, batch), disable=not progress, unit="batch", desc="generating"):
         rows = np.arange(start, start + batch) % m   # the padding repeats early rows
         audio = sample(params, jax.random.fold_in(key, start), latents=latents[rows],
-                       pitch=None if pitch is None else pitch[rows])
+                       pitch=None if pitch is None else pitch[rows],
+                       label=None if label is None else label[rows])
         out.append(np.asarray(audio)[:min(batch, m - start)])
     return np.concatenate(out)
 

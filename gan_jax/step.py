@@ -38,14 +38,15 @@ def alpha_at(cfg: config_lib.Config, stage: int | None, step):
 
 
 def critic_loss(cfg: config_lib.Config, stage, d_params, d_state, real, real_labels, fake,
-                keys, alpha, r1_on):
+                fake_labels, keys, alpha, r1_on):
     """D's loss on one real and one fake batch: (loss, (mean D(real), mean D(fake), GP, AC,
     R1)). keys: (interpolation, D on real, D on fake, D in the GP). r1_on: whether this is a
-    lazy-R1 step (a Python bool, or a traced one: then under lax.cond)."""
+    lazy-R1 step (a Python bool, or a traced one: then under lax.cond). A projection D
+    scores the penalties' inputs with the real labels."""
     nets, tc = make_nets(cfg.model_name, cfg.model, stage, cfg.train.precision), cfg.train
     k_mix, k_real, k_fake, k_gp = keys
-    d = lambda x, k: nets.discriminate(d_params, d_state, x, k, alpha)
-    (logits_real, cls_real), (logits_fake, _) = d(real, k_real), d(fake, k_fake)
+    d = lambda x, k, y=real_labels: nets.discriminate(d_params, d_state, x, k, alpha, y)
+    (logits_real, cls_real), (logits_fake, _) = d(real, k_real), d(fake, k_fake, fake_labels)
     loss = losses.d_loss(tc.loss, logits_real, logits_fake)
     gp = ac = r1 = jnp.zeros(())
     if tc.loss == "wgan-gp":
@@ -62,7 +63,7 @@ def critic_loss(cfg: config_lib.Config, stage, d_params, d_state, real, real_lab
         loss = loss + 0.5 * tc.r1_weight * tc.r1_every * r1
     if tc.drift_weight:
         loss = loss + tc.drift_weight * jnp.mean(logits_real ** 2)
-    if nets.num_classes:   # the auxiliary classifier learns from real labels only (§2.8)
+    if nets.auxiliary_classifier:   # it learns from real labels only (GANSynth §2.8)
         ac = optax.softmax_cross_entropy_with_integer_labels(cls_real, real_labels).mean()
         loss = loss + tc.d_ac_weight * ac
     return loss, (jnp.mean(logits_real), jnp.mean(logits_fake), gp, ac, r1)
@@ -82,14 +83,14 @@ def critic_update(cfg: config_lib.Config, stage, g_params, d_state, stats, alpha
     fake, g_state = nets.generate(g_params, g_state, z, fake_labels, alpha, train=True)
     (loss, (d_real, d_fake, gp, ac, r1)), grads = jax.value_and_grad(
         critic_loss, 2, has_aux=True)(cfg, stage, d_params, d_state, real, real_labels, fake,
-                                      tuple(k_loss), alpha, r1_on)
+                                      fake_labels, tuple(k_loss), alpha, r1_on)
     updates, d_opt = make_optimizer(tc, "d").update(grads, d_opt, d_params)
     d_params = optax.apply_updates(d_params, updates)
     if tc.loss == "wgan":
         d_params = jax.tree.map(lambda p: jnp.clip(p, -tc.clip, tc.clip), d_params)
     metrics = dict(d_loss=loss, gp=gp, d_real=d_real, d_fake=d_fake,
                    d_grad_norm=optax.tree.norm(grads))
-    if nets.num_classes:
+    if nets.auxiliary_classifier:
         metrics["d_ac"] = ac
     if tc.r1_weight:
         metrics["r1"] = r1
@@ -123,10 +124,10 @@ def generator_update(cfg: config_lib.Config, stage, state: GANState, b: int, key
 
     def g_loss_fn(g_params):
         fake, new_g_state = nets.generate(g_params, state.g_state, z, labels, alpha, train=True)
-        logits, cls = nets.discriminate(state.d_params, state.d_state, fake, k_d, alpha)
+        logits, cls = nets.discriminate(state.d_params, state.d_state, fake, k_d, alpha, labels)
         loss = losses.g_loss(tc.loss, logits)
         ac = (optax.softmax_cross_entropy_with_integer_labels(cls, labels).mean()
-              if nets.num_classes else jnp.zeros(()))
+              if nets.auxiliary_classifier else jnp.zeros(()))
         return loss + tc.g_ac_weight * ac, (new_g_state, ac)
 
     (g_loss, (g_state, ac)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
@@ -134,7 +135,7 @@ def generator_update(cfg: config_lib.Config, stage, state: GANState, b: int, key
     updates, g_opt = make_optimizer(tc).update(g_grads, state.g_opt, state.g_params)
     g_params = optax.apply_updates(state.g_params, updates)
     metrics = dict(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads))
-    if nets.num_classes:
+    if nets.auxiliary_classifier:
         metrics["g_ac"] = ac
     return state._replace(g_params=g_params, g_state=g_state, g_opt=g_opt), metrics
 
@@ -155,7 +156,11 @@ def train_step(cfg: config_lib.Config, stage, state: GANState, batch, stats, r1:
         state, gm = generator_update(cfg, stage, state, b, k_g, stats, alpha)
     ema = state.ema
     if tc.ema > 0:
-        ema = jax.tree.map(lambda e, p: tc.ema * e + (1.0 - tc.ema) * p, ema, state.g_params)
+        decay = tc.ema
+        if tc.ema_warmup:
+            t = jnp.asarray(state.step, jnp.float32)
+            decay = jnp.minimum(decay, (1.0 + t) / (10.0 + t))
+        ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema, state.g_params)
     state = state._replace(step=state.step + 1, ema=ema)
     metrics = {**dm, **gm, "wasserstein": dm["d_real"] - dm["d_fake"],
                "g_param_norm": optax.tree.norm(state.g_params),

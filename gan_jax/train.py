@@ -292,7 +292,25 @@ def _prepare(cfg, workdir, allow_config_change, devices):
     dataset = load_data(cfg)
     log.info("data: %d clips from %s, %d files skipped", len(dataset), dataset.source,
              len(dataset.skipped))
+    _check_labels(cfg, dataset)
     return cfg, workdir, mesh, changed, dataset
+
+
+def _check_labels(cfg, dataset) -> None:
+    """A class-conditional WaveGAN/SpecGAN needs a label in [0, num_classes) on every clip."""
+    model = get_model(cfg.model_name)
+    k = model.num_classes(cfg.model)
+    if not k or model.pitch_range is not None:   # pitch labels are checked by load_notes
+        return
+    labels = np.asarray(dataset.labels)
+    bad = np.flatnonzero((labels < 0) | (labels >= k))
+    if bad.size:
+        i = int(bad[0])
+        raise config_lib.ConfigError(
+            f"model.num_classes={k} needs a class label 0..{k - 1} on every clip; {bad.size} of "
+            f"{len(labels)} clips in {dataset.source} have none or another (first: "
+            f"{dataset.files[i]}, label {labels[i]}; FSDD/SC09 files are labelled by their "
+            "leading digit)")
 
 
 def _loop(cfg, workdir, mesh, dataset, ckpts, state, start, stats, progress, lead,

@@ -33,8 +33,12 @@ def test_scores_of_real_clips_junk_and_copies(tiny_classifier):
     folder, heldout = tiny_classifier
     clf = C.load_classifier(folder)
     real = np.stack(heldout.clips)[..., 0]
-    scores = E.score(clf, real, SR)
+    scores = E.score(clf, real, SR, labels=heldout.labels)
     assert scores["n"] == len(real) == 1000 and scores["is_all"] >= 7.0
+    # Class-conditional runs: the share of clips classified as the class asked for.
+    assert scores["label_accuracy"] >= 0.8
+    wrong = E.score(clf, real, SR, labels=(np.asarray(heldout.labels) + 1) % 10)
+    assert wrong["label_accuracy"] <= 0.2
     assert scores["is_mean"] >= 6.0   # 10 splits of clips in class order: shuffled first
     assert sum(scores["histogram"]) == 1000 and len(scores["histogram"]) == 10
     assert 0 <= scores["ndb"] <= 50 and scores["ndb_k"] == scores["ndb"] / 50

@@ -214,3 +214,47 @@ def test_render_midi_file(gansynth_runs, tmp_path):
     # Octave transposition (tested in test_midi.py) needs 12 pitches; this model has 4.
     with pytest.raises(ValueError, match="at least 12 pitches, got 60-63"):
         sampling.render_midi(params, notes, jax.random.key(0), out_of_range="transpose")
+
+
+@pytest.fixture(scope="module")
+def conditional_run(tmp_path_factory):
+    """A class-conditional WaveGAN (projection D) trained 2 steps on the 10 embedded classes."""
+    cfg = tiny_config(**{"train.steps": 2, "train.n_critic": 1, "model.num_classes": 10})
+    workdir = tmp_path_factory.mktemp("conditional")
+    T.train(cfg, workdir, progress=False, devices=jax.devices()[:1])
+    return workdir
+
+
+def test_class_conditional_sample_and_label_checks(conditional_run, runs, tmp_path):
+    import importlib
+
+    from gan_jax import evaluate
+
+    params, cfg = load(conditional_run)
+    key = jax.random.key(0)
+    z = sampling.random_latents(cfg, key, 3)
+    a3 = np.asarray(sample(params, key, label=3, latents=z))
+    assert a3.shape == (3, cfg.model.slice_len)
+    assert not np.allclose(a3, sample(params, key, label=4, latents=z))       # the label is used
+    mixed = np.asarray(sample(params, key, label=[3, 4, 3], latents=z))
+    np.testing.assert_allclose(mixed[[0, 2]], a3[[0, 2]], atol=1e-6)
+    np.testing.assert_allclose(sampling.generate(params, key, z, batch=2, label=[3, 4, 3]),
+                               mixed, atol=1e-6)
+    with pytest.raises(ValueError, match="label 10 is outside the model's classes 0..9"):
+        sample(params, key, n=2, label=10)
+    with pytest.raises(ValueError, match="wavegan is not pitch-conditioned"):
+        sample(params, key, n=1, pitch=60)
+    unconditional, _ = load(runs[1])
+    with pytest.raises(ValueError, match="not class-conditional"):
+        sample(unconditional, key, n=1, label=3)
+    # Evaluation asks for uniform classes and says which.
+    audio, asked = evaluate.generate_clips(params, key, 12)
+    assert audio.shape[0] == 12 and set(asked) == {"labels"}
+    assert asked["labels"].min() >= 0 and asked["labels"].max() <= 9
+    # The CLI: --label K writes K-class clips; a bad class is a one-line error, exit 2.
+    cli = importlib.import_module("sample")
+    assert cli.main(["--workdir", str(conditional_run), "--n", "2", "--label", "7",
+                     "--out", str(tmp_path / "sevens")]) == 0
+    assert len(list((tmp_path / "sevens").glob("*.wav"))) == 2
+    assert cli.main(["--workdir", str(conditional_run), "--n", "1", "--label", "12",
+                     "--out", str(tmp_path / "bad")]) == 2

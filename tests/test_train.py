@@ -108,6 +108,35 @@ def test_batchnorm_statistics_and_ema_are_updated():
     assert max(jax.tree.leaves(ema_gap)) > 0      # the EMA lags the parameters
 
 
+def test_ema_warmup_follows_tf_num_updates():
+    # Step 0 decays by min(0.999, 1/10): the EMA is already 90 % the trained weights, where
+    # without warm-up it would still be 99.9 % the initial ones.
+    cfg = tiny_config(**{"train.ema": "0.999", "train.ema_warmup": "true", "train.n_critic": 1})
+    fresh = T.init_state(cfg, jax.random.key(cfg.seed))
+    state, _ = _run(cfg, jax.devices()[:1], n_steps=1)
+    for e, p0, p1 in zip(*(jax.tree.leaves(t) for t in (state.ema, fresh.g_params, state.g_params))):
+        np.testing.assert_allclose(e, 0.1 * p0 + 0.9 * p1, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("head", ["projection", "ac"])
+def test_class_conditional_heads_train(head):
+    cfg = tiny_config("specgan", **{"model.num_classes": 10, "model.class_head": head,
+                                    "train.n_critic": 1, "train.loss": "non-saturating",
+                                    "train.r1_weight": 1.0})
+    state, metrics = _run(cfg, jax.devices()[:1], n_steps=2)
+    assert all(np.isfinite(v) for v in metrics[-1].values())
+    assert ("d_ac" in metrics[-1] and "g_ac" in metrics[-1]) == (head == "ac")
+    assert ("class_embedding" in state.d_params) == (head == "projection")
+
+
+def test_class_conditional_needs_labels_in_range(tmp_path):
+    # The embedded sounds have labels 0-9: a 5-class model cannot train on them.
+    cfg = tiny_config(**{"model.num_classes": 5, "train.steps": 1})
+    with pytest.raises(config_lib.ConfigError, match=r"model.num_classes=5 needs a class label 0..4"):
+        T.train(cfg, tmp_path / "run", progress=False, devices=jax.devices()[:1])
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 def test_bad_train_settings_are_refused():
     with pytest.raises(config_lib.ConfigError, match="train.optimizer"):
         T.validate(tiny_config(**{"train.optimizer": "sgd"}))

@@ -36,6 +36,14 @@ def _no_labels(model_cfg, key, n, stats):
     return jnp.zeros((n,), jnp.int32)
 
 
+def _d_unconditional(model_cfg) -> bool:
+    return False
+
+
+def _projection(model_cfg) -> bool:
+    return model_cfg.num_classes > 0 and model_cfg.class_head == "projection"
+
+
 def _not_progressive(model_cfg, images_seen):
     return None, 1.0
 
@@ -59,9 +67,11 @@ class ModelDef(NamedTuple):
     decode: Callable = _identity           # (model config, G output, stats) -> audio [B, T, C]
     compute_stats: Callable = _no_stats    # (model config, AudioDataset) -> dict of arrays
     spectrogram: bool = False              # G outputs a spectrogram (decoded to audio), not audio
-    # Conditioning: G takes a one-hot label after z; D returns (logits, class logits).
+    # Conditioning: G takes a one-hot label after z; D either returns (logits, class logits)
+    # (an auxiliary classifier) or, when d_labels, takes the labels (a projection D).
     num_classes: Callable = _no_classes    # (model config) -> classes; 0 = unconditional
     sample_labels: Callable = _no_labels   # (model config, key, n, stats) -> fake labels [n]
+    d_labels: Callable = _d_unconditional  # (model config) -> whether D(x, labels)
     # Progressive growing: G(..., alpha) and D(x, alpha) built for a static stage.
     schedule: Callable = _not_progressive  # (model config, images seen) -> (stage | None, alpha)
     stage_alpha: Callable | None = None    # (model config, stage, images seen, traced) -> alpha
@@ -74,12 +84,15 @@ class ModelDef(NamedTuple):
 
 MODELS = {
     "wavegan": ModelDef("wavegan", wavegan.WaveGANConfig, wavegan.Generator,
-                        wavegan.Discriminator, wavegan.sample_latent, d_rngs=("shuffle",)),
+                        wavegan.Discriminator, wavegan.sample_latent, d_rngs=("shuffle",),
+                        num_classes=lambda cfg: cfg.num_classes,
+                        sample_labels=wavegan.sample_labels, d_labels=_projection),
     # SpecGAN is WaveGAN's G/D in 2-D (5x5, stride 2) on a normalised log spectrogram.
     "specgan": ModelDef("specgan", specgan.SpecGANConfig, wavegan.Generator,
                         wavegan.Discriminator, specgan.sample_latent, encode=specgan.encode,
                         decode=specgan.decode, compute_stats=specgan.compute_stats,
-                        spectrogram=True),
+                        spectrogram=True, num_classes=lambda cfg: cfg.num_classes,
+                        sample_labels=wavegan.sample_labels, d_labels=_projection),
     "gansynth": ModelDef("gansynth", gansynth.GANSynthConfig, gansynth.Generator,
                          gansynth.Discriminator, gansynth.sample_latent, encode=gansynth.encode,
                          decode=gansynth.decode, compute_stats=gansynth.compute_stats,
@@ -131,12 +144,21 @@ class Nets(NamedTuple):
     def num_classes(self) -> int:
         return self.model.num_classes(self.cfg)
 
+    @property
+    def auxiliary_classifier(self) -> bool:
+        """Whether D returns class logits (conditional, not a projection D)."""
+        return bool(self.num_classes) and not self.model.d_labels(self.cfg)
+
     def _alpha(self, alpha) -> dict:
         return {} if self.stage is None else {"alpha": alpha}
 
     def g_inputs(self, z, labels) -> tuple:
         """G's positional inputs: z, then the one-hot label for conditional models."""
         return (z, jax.nn.one_hot(labels, self.num_classes)) if self.num_classes else (z,)
+
+    def d_inputs(self, x, labels) -> tuple:
+        """D's positional inputs: x, then the labels [B] for a projection D."""
+        return (x, labels) if self.model.d_labels(self.cfg) else (x,)
 
     def generate(self, g_params, g_state, z, labels, alpha=1.0, train: bool = False):
         """(G's output, G's updated non-parameter variables)."""
@@ -147,15 +169,16 @@ class Nets(NamedTuple):
             return _cast(x, jnp.float32), _cast(dict(new_state), jnp.float32)
         return _cast(self.G.apply(variables, *args, train=train, **kw), jnp.float32), g_state
 
-    def discriminate(self, d_params, d_state, x, key, alpha=1.0):
+    def discriminate(self, d_params, d_state, x, key, alpha=1.0, labels=None):
+        """labels [B]: the classes of x, read by a projection D only."""
         kw = self._alpha(alpha)
         rngs = {name: jax.random.fold_in(key, i) for i, name in enumerate(self.model.d_rngs)}
         variables = _cast({"params": d_params, **d_state}, self.dtype)
-        x = _cast(x, self.dtype)
+        args = self.d_inputs(_cast(x, self.dtype), labels)
         if d_state:   # D's batch norm uses batch statistics only; its running averages are unused
-            out = self.D.apply(variables, x, rngs=rngs, mutable=list(d_state), **kw)[0]
+            out = self.D.apply(variables, *args, rngs=rngs, mutable=list(d_state), **kw)[0]
         else:
-            out = self.D.apply(variables, x, rngs=rngs, **kw)
+            out = self.D.apply(variables, *args, rngs=rngs, **kw)
         out = _cast(out, jnp.float32)
         return out if isinstance(out, tuple) else (out, None)
 

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax import spectral
-from gan_jax.models.wavegan import check_mbstd_group
+from gan_jax.models.wavegan import check_class_head, check_mbstd_group, check_num_classes
 from gan_jax.models.wavegan import sample_latent  # noqa: F401  (z ~ U(-1, 1)^100, as WaveGAN)
 
 N_FFT = 256
@@ -49,6 +49,8 @@ class SpecGANConfig:
     griffin_lim_iters: int = 16       # the reference's ngl
     griffin_lim_momentum: float = 0.0   # 0 = plain Griffin-Lim (reference); 0.99 = librosa's fast GL
     mbstd_group: int = 0              # D's minibatch-stddev channel per group; 0 = off (paper)
+    num_classes: int = 0              # > 0: class-conditional (not in the paper); 0 = off
+    class_head: str = "projection"    # conditional D: "projection" (Miyato & Koyama) | "ac" (AC-GAN)
     # WaveGAN's G/D read these; SpecGAN fixes them (mono, no phase shuffle or post-filter).
     channels: ClassVar[int] = 1
     phase_shuffle: ClassVar[int] = 0
@@ -68,6 +70,8 @@ class SpecGANConfig:
         if self.griffin_lim_iters < 0:
             raise ValueError(f"model.griffin_lim_iters must be >= 0, got {self.griffin_lim_iters}")
         check_mbstd_group(self.mbstd_group)
+        check_class_head(self.class_head)
+        check_num_classes(self.num_classes)
 
     def layout(self):
         """G: [4, 4, 16d] -> five 5x5 stride-2 transposed convs -> [128, 128, 1]; D mirrors it.

@@ -36,6 +36,8 @@ class WaveGANConfig:
     post_filter_len: int = 512
     conv_impl: str = "phase"          # "phase" (stride-1 rewrite, fast on CPU) | "xla"
     mbstd_group: int = 0              # D's minibatch-stddev channel per group; 0 = off (paper)
+    num_classes: int = 0              # > 0: class-conditional (not in the paper); 0 = off
+    class_head: str = "projection"    # conditional D: "projection" (Miyato & Koyama) | "ac" (AC-GAN)
     sample_rate: ClassVar[int | None] = None   # any rate: data.sample_rate decides
 
     @property
@@ -50,6 +52,8 @@ class WaveGANConfig:
         if self.conv_impl not in ("phase", "xla"):
             raise ValueError(f"model.conv_impl must be phase or xla, got {self.conv_impl!r}")
         check_mbstd_group(self.mbstd_group)
+        check_class_head(self.class_head)
+        check_num_classes(self.num_classes)
 
     def layout(self):
         """(start shape, kernel, strides per layer, initial width multiplier) of G; D mirrors it.
@@ -67,6 +71,21 @@ def check_mbstd_group(group: int) -> None:
         raise ValueError(f"model.mbstd_group must be 0 (off) or a group size >= 2, got {group}")
 
 
+def check_num_classes(k: int) -> None:
+    if k < 0 or k == 1:
+        raise ValueError(f"model.num_classes must be 0 (unconditional) or >= 2, got {k}")
+
+
+def check_class_head(head: str) -> None:
+    if head not in ("projection", "ac"):
+        raise ValueError(f"model.class_head must be projection or ac, got {head!r}")
+
+
+def sample_labels(cfg, key, n: int, stats=None):
+    """Fake class labels [n] of a class-conditional model, uniform over its classes."""
+    return jax.random.randint(key, (n,), 0, max(cfg.num_classes, 1))
+
+
 def _batchnorm(train: bool):
     # TF's batch norm: momentum 0.99, epsilon 1e-3 (Flax's default epsilon is 1e-5).
     return nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3)
@@ -81,15 +100,18 @@ class Generator(nn.Module):
     """Dense -> reshape -> transposed convs -> tanh, in 1-D (WaveGAN) or 2-D (SpecGAN).
 
     `cfg.layout()` gives the geometry; the width halves after every layer, from
-    dim * dim_mul down to dim, and the last layer outputs `channels`.
+    dim * dim_mul down to dim, and the last layer outputs `channels`. A class-conditional
+    G (`num_classes`) takes a one-hot label [B, K] after z, concatenated to it (AC-GAN).
     """
     cfg: Any
 
     @nn.compact
-    def __call__(self, z_BxZ, train: bool = False):
+    def __call__(self, z_BxZ, label_BxK=None, train: bool = False):
         c = self.cfg
         start, kernel, strides, dim_mul = c.layout()
         channels = c.channels
+        if label_BxK is not None:
+            z_BxZ = jnp.concatenate([z_BxZ, label_BxK.astype(z_BxZ.dtype)], axis=-1)
         x = nn.Dense(int(np.prod(start)) * c.dim * dim_mul,
                      kernel_init=nn.initializers.glorot_uniform(), name="z_project")(z_BxZ)
         x = x.reshape(x.shape[0], *start, c.dim * dim_mul)
@@ -117,11 +139,18 @@ class Generator(nn.Module):
 
 class Discriminator(nn.Module):
     """Strided convs with leaky ReLU 0.2 (phase shuffle after layers 0-3 when configured)
-    -> [a minibatch-stddev channel] -> flatten -> Dense 1; widths dim * 2^i."""
+    -> [a minibatch-stddev channel] -> flatten -> Dense 1; widths dim * 2^i.
+
+    Class-conditional (`num_classes`), with `class_head`:
+    - "projection" (Miyato & Koyama 2018): D takes the labels [B] and adds
+      <embedding(label), features> to its logit, so "real" means real *and* of that class;
+    - "ac" (AC-GAN): D also returns K class logits from the same features, an auxiliary
+      classifier trained on real labels.
+    """
     cfg: Any
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x, label_B=None):
         c = self.cfg
         _, kernel, strides, _ = c.layout()
         shuffle = c.phase_shuffle
@@ -138,4 +167,12 @@ class Discriminator(nn.Module):
             # short CPU runs (benchmarks/QUALITY.md).
             x = concat_minibatch_stddev(x, c.mbstd_group)
         x = x.reshape(x.shape[0], -1)
-        return nn.Dense(1, kernel_init=nn.initializers.glorot_uniform(), name="output")(x)[:, 0]
+        logits = nn.Dense(1, kernel_init=nn.initializers.glorot_uniform(), name="output")(x)[:, 0]
+        if not c.num_classes:
+            return logits
+        if c.class_head == "ac":
+            return logits, nn.Dense(c.num_classes, kernel_init=nn.initializers.glorot_uniform(),
+                                    name="classification_logits")(x)
+        embed_BxN = nn.Embed(c.num_classes, x.shape[-1], embedding_init=nn.initializers.glorot_uniform(),
+                             name="class_embedding")(label_B)
+        return logits + jnp.sum(embed_BxN * x, axis=-1)
