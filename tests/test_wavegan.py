@@ -137,3 +137,14 @@ def test_class_conditional_g_and_d():
         W.WaveGANConfig(num_classes=1)
     with pytest.raises(ValueError, match="model.class_head"):
         W.WaveGANConfig(class_head="cgan")
+
+
+def test_spectral_norm_keeps_the_parameters_and_bounds_d():
+    cfg = W.WaveGANConfig(slice_len=8192, dim=16, phase_shuffle=0, spectral_norm=True)
+    _, _, d_vars, logits = _shapes(cfg, batch=2)
+    assert _count(d_vars["params"]) == 1_090_945 and logits.shape == (2,)
+    # Same parameters, other logits: every layer is divided by its kernel's top singular value.
+    x = jax.random.normal(jax.random.key(0), (2, 8192, 1))
+    v = W.Discriminator(cfg).init(jax.random.key(1), x)
+    plain = W.Discriminator(W.WaveGANConfig(slice_len=8192, dim=16, phase_shuffle=0))
+    assert not np.allclose(W.Discriminator(cfg).apply(v, x), plain.apply(v, x))

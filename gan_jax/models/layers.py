@@ -222,6 +222,37 @@ def _xla_nearest_up(x, w, strides):
     return _xla_conv(x, w, (1,) * len(strides))
 
 
+def spectral_normalize(w, n_iter: int = 10):
+    """w / its largest singular value, the last axis being the outputs: SNGAN's spectral
+    norm (Miyato et al. 2018). The power iteration restarts from a fixed vector on every
+    call, so there is no state to carry through the train step; as in SNGAN, the singular
+    vectors are constants of the gradient."""
+    m = w.reshape(-1, w.shape[-1])
+    u = jnp.full((m.shape[1],), 1.0 / math.sqrt(m.shape[1]), m.dtype)
+    for _ in range(n_iter):
+        v = m @ u
+        v = v / (jnp.linalg.norm(v) + 1e-12)
+        u = m.T @ v
+        u = u / (jnp.linalg.norm(u) + 1e-12)
+    u, v = jax.lax.stop_gradient(u), jax.lax.stop_gradient(v)
+    return w / (v @ (m @ u))
+
+
+class Dense(nn.Module):
+    """nn.Dense (glorot-uniform kernel, zero bias, the same parameter names), optionally
+    spectrally normalised."""
+    features: int
+    spectral_norm: bool = False
+
+    @nn.compact
+    def __call__(self, x):
+        w = self.param("kernel", nn.initializers.glorot_uniform(), (x.shape[-1], self.features))
+        if self.spectral_norm:
+            w = spectral_normalize(w)
+        y = x @ w
+        return y + _bias(self, y)
+
+
 def _bias(module: nn.Module, y):
     b = module.param("bias", nn.initializers.zeros_init(), (y.shape[-1],))
     return b.reshape((1,) * (y.ndim - 1) + b.shape)   # explicit rank: tests forbid promotion
@@ -234,6 +265,7 @@ class Conv(nn.Module):
     strides: Sequence[int] | None = None
     use_bias: bool = True
     impl: str = "phase"
+    spectral_norm: bool = False
 
     @nn.compact
     def __call__(self, x):
@@ -241,6 +273,8 @@ class Conv(nn.Module):
         strides = tuple(self.strides or (1,) * nd)
         w = self.param("kernel", nn.initializers.glorot_uniform(),
                                       (*self.kernel_size, x.shape[-1], self.features))
+        if self.spectral_norm:
+            w = spectral_normalize(w)
         if self.impl == "xla":
             y = _xla_conv(x, w, strides)
         elif any(s > 1 for s in strides):

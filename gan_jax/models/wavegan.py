@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax.models.layers import Conv, UpConv, concat_minibatch_stddev, phase_shuffle
+from gan_jax.models.layers import Conv, Dense, UpConv, concat_minibatch_stddev, phase_shuffle
 
 SLICE_LENS = (8192, 16384, 32768, 65536)
 
@@ -38,6 +38,7 @@ class WaveGANConfig:
     mbstd_group: int = 0              # D's minibatch-stddev channel per group; 0 = off (paper)
     num_classes: int = 0              # > 0: class-conditional (not in the paper); 0 = off
     class_head: str = "projection"    # conditional D: "projection" (Miyato & Koyama) | "ac" (AC-GAN)
+    spectral_norm: bool = False       # D's kernels over their largest singular value (SNGAN); off = paper
     sample_rate: ClassVar[int | None] = None   # any rate: data.sample_rate decides
 
     @property
@@ -155,7 +156,8 @@ class Discriminator(nn.Module):
         _, kernel, strides, _ = c.layout()
         shuffle = c.phase_shuffle
         for i, s in enumerate(strides):
-            x = Conv(c.dim * 2 ** i, kernel, s, impl=c.conv_impl, name=f"downconv_{i}")(x)
+            x = Conv(c.dim * 2 ** i, kernel, s, impl=c.conv_impl, spectral_norm=c.spectral_norm,
+                     name=f"downconv_{i}")(x)
             if c.batchnorm and i > 0:
                 x = _batchnorm(train=True)(x)   # D only ever runs in training mode
             x = nn.leaky_relu(x, 0.2)
@@ -167,12 +169,11 @@ class Discriminator(nn.Module):
             # short CPU runs (benchmarks/QUALITY.md).
             x = concat_minibatch_stddev(x, c.mbstd_group)
         x = x.reshape(x.shape[0], -1)
-        logits = nn.Dense(1, kernel_init=nn.initializers.glorot_uniform(), name="output")(x)[:, 0]
+        logits = Dense(1, c.spectral_norm, name="output")(x)[:, 0]
         if not c.num_classes:
             return logits
         if c.class_head == "ac":
-            return logits, nn.Dense(c.num_classes, kernel_init=nn.initializers.glorot_uniform(),
-                                    name="classification_logits")(x)
+            return logits, Dense(c.num_classes, c.spectral_norm, name="classification_logits")(x)
         embed_BxN = nn.Embed(c.num_classes, x.shape[-1], embedding_init=nn.initializers.glorot_uniform(),
                              name="class_embedding")(label_B)
         return logits + jnp.sum(embed_BxN * x, axis=-1)
