@@ -30,10 +30,12 @@ quick -- the CPU default (`--preset auto`), not in the paper: 0.5 s notes at 8 k
   penalty (gamma 1, every 4th step) plus the auxiliary pitch classifier (10), one D step
   per G step, Adam 2e-4 (0.5, 0.99), EMA 0.99, 500 steps (NSynth is resampled to 8 kHz).
     python train.py --model gansynth --data /path/to/nsynth-gm
-  About 2.9 s per step on a 2-core CPU whose f32 matmul reached 140-240 GFLOP/s while
-  shared with other work. It does not learn pitch in this budget: after 500 steps on
-  nsynth-gm, pYIN recovers the requested pitch for 0.5 % of 1000 notes and the pitch
-  classifier for 1.2 % (target: 50 %; benchmarks/QUALITY.md).
+  About 0.46 s per step on an idle 2-core CPU whose f32 matmul reached 260 GFLOP/s (the
+  lazy-R1 step runs as its own executable; benchmarks/RESULTS.md): 500 steps take about 4
+  minutes there. It does not learn pitch at CPU budgets yet: after 1300 steps on nsynth-gm
+  (the 60-minute budget at 65 GFLOP/s is about 2000), pYIN recovers the requested pitch
+  for 1.6 % of 1000 notes and the pitch classifier for 1.8 % (target: 50 %). D's auxiliary
+  classifier learns the real pitches, G's stays at chance (benchmarks/QUALITY.md).
 """
 
 import dataclasses

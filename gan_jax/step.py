@@ -15,6 +15,7 @@ conditional branch.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
@@ -37,13 +38,23 @@ def alpha_at(cfg: config_lib.Config, stage: int | None, step):
                        jnp.float32)
 
 
+def _nets(cfg: config_lib.Config, stage, penalty: bool):
+    """The step's nets. A gradient penalty's double backward runs D's convs in the
+    model's conv_impl; every other graph in its d_conv_impl, if it has one."""
+    model = cfg.model
+    if penalty and getattr(model, "d_conv_impl", ""):
+        model = dataclasses.replace(model, d_conv_impl="")
+    return make_nets(cfg.model_name, model, stage, cfg.train.precision)
+
+
 def critic_loss(cfg: config_lib.Config, stage, d_params, d_state, real, real_labels, fake,
                 fake_labels, keys, alpha, r1_on):
     """D's loss on one real and one fake batch: (loss, (mean D(real), mean D(fake), GP, AC,
     R1)). keys: (interpolation, D on real, D on fake, D in the GP). r1_on: whether this is a
     lazy-R1 step (a Python bool, or a traced one: then under lax.cond). A projection D
     scores the penalties' inputs with the real labels."""
-    nets, tc = make_nets(cfg.model_name, cfg.model, stage, cfg.train.precision), cfg.train
+    tc = cfg.train
+    nets = _nets(cfg, stage, tc.loss == "wgan-gp" or (tc.r1_weight > 0 and r1_on is not False))
     k_mix, k_real, k_fake, k_gp = keys
     d = lambda x, k, y=real_labels: nets.discriminate(d_params, d_state, x, k, alpha, y)
     (logits_real, cls_real), (logits_fake, _) = d(real, k_real), d(fake, k_fake, fake_labels)
@@ -118,7 +129,7 @@ def critic_updates(cfg: config_lib.Config, stage, state: GANState, batch, key, s
 
 def generator_update(cfg: config_lib.Config, stage, state: GANState, b: int, key, stats, alpha):
     """One G update on `b` fakes."""
-    nets, tc = make_nets(cfg.model_name, cfg.model, stage, cfg.train.precision), cfg.train
+    nets, tc = _nets(cfg, stage, penalty=False), cfg.train
     k_in, k_d = jax.random.split(key)
     z, labels = nets.inputs(k_in, b, stats)
 

@@ -212,6 +212,31 @@ def test_static_r1_executables_equal_the_traced_step(n_critic):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
+def test_d_conv_impl_serves_the_plain_steps_only():
+    # SpecGAN's quick preset runs D's convs in XLA's form except under the R1 double backward:
+    # the same numbers as the phase form throughout (RMSProp: see the 8-device test).
+    over = {"train.loss": "non-saturating", "train.n_critic": "1", "train.r1_weight": "2",
+            "train.r1_every": "2", "train.optimizer": "rmsprop", "train.lr": "1e-3"}
+    mesh = T.make_mesh(jax.devices()[:1])
+    runs = []
+    for impl in ("", "xla"):
+        cfg = tiny_config("specgan", **over, **{"model.d_conv_impl": impl})
+        stats, step, state = _stats(cfg), T.compile_step(cfg, mesh), T.create_state(cfg, mesh)
+        metrics = []
+        for i, real in enumerate(_batches(cfg, 3)):
+            state, m = step(state, T.shard_batch(mesh, real, cfg.train.batch_size), stats, i % 2 == 0)
+            metrics.append(m)
+        runs.append((jax.device_get(state), metrics))
+    (s_phase, m_phase), (s_xla, m_xla) = runs
+    for a, b in zip(m_phase, m_xla):
+        for k in a:
+            np.testing.assert_allclose(a[k], b[k], rtol=1e-4, atol=1e-6, err_msg=k)
+    for a, b in zip(jax.tree.leaves(s_phase.d_params), jax.tree.leaves(s_xla.d_params)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="model.d_conv_impl"):
+        tiny_config("specgan", **{"model.d_conv_impl": "cudnn"})
+
+
 def test_lazy_r1_is_applied_every_k_steps_with_weight_k():
     cfg = tiny_config(**{"train.loss": "non-saturating", "train.n_critic": 1, "train.r1_weight": "2",
                          "train.r1_every": "3"})

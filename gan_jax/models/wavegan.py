@@ -35,6 +35,7 @@ class WaveGANConfig:
     post_filter: bool = False         # learned FIR after the tanh
     post_filter_len: int = 512
     conv_impl: str = "phase"          # "phase" (stride-1 rewrite, fast on CPU) | "xla"
+    d_conv_impl: str = ""             # D's, in graphs without a gradient penalty; "" = conv_impl
     mbstd_group: int = 0              # D's minibatch-stddev channel per group; 0 = off (paper)
     num_classes: int = 0              # > 0: class-conditional (not in the paper); 0 = off
     class_head: str = "projection"    # conditional D: "projection" (Miyato & Koyama) | "ac" (AC-GAN)
@@ -50,8 +51,7 @@ class WaveGANConfig:
             raise ValueError(f"model.slice_len must be one of {SLICE_LENS}, got {self.slice_len}")
         if self.upsample not in ("zeros", "nn", "linear", "cubic"):
             raise ValueError(f"model.upsample must be zeros, nn, linear or cubic, got {self.upsample!r}")
-        if self.conv_impl not in ("phase", "xla"):
-            raise ValueError(f"model.conv_impl must be phase or xla, got {self.conv_impl!r}")
+        check_conv_impls(self)
         check_mbstd_group(self.mbstd_group)
         check_class_head(self.class_head)
         check_num_classes(self.num_classes)
@@ -65,6 +65,14 @@ class WaveGANConfig:
         extra = {8192: (), 16384: (), 32768: ((2,),), 65536: ((4,),)}[self.slice_len]
         start = (8,) if self.slice_len == 8192 else (16,)
         return start, (self.kernel_len,), ((4,),) * 5 + extra, 32 if extra else 16
+
+
+def check_conv_impls(cfg) -> None:
+    if cfg.conv_impl not in ("phase", "xla"):
+        raise ValueError(f"model.conv_impl must be phase or xla, got {cfg.conv_impl!r}")
+    if cfg.d_conv_impl not in ("", "phase", "xla"):
+        raise ValueError(f"model.d_conv_impl must be empty (= conv_impl), phase or xla, got "
+                         f"{cfg.d_conv_impl!r}")
 
 
 def check_mbstd_group(group: int) -> None:
@@ -156,8 +164,8 @@ class Discriminator(nn.Module):
         _, kernel, strides, _ = c.layout()
         shuffle = c.phase_shuffle
         for i, s in enumerate(strides):
-            x = Conv(c.dim * 2 ** i, kernel, s, impl=c.conv_impl, spectral_norm=c.spectral_norm,
-                     name=f"downconv_{i}")(x)
+            x = Conv(c.dim * 2 ** i, kernel, s, impl=c.d_conv_impl or c.conv_impl,
+                     spectral_norm=c.spectral_norm, name=f"downconv_{i}")(x)
             if c.batchnorm and i > 0:
                 x = _batchnorm(train=True)(x)   # D only ever runs in training mode
             x = nn.leaky_relu(x, 0.2)
