@@ -22,15 +22,21 @@ quick -- the CPU default (`--preset auto`), made to learn in a CPU half hour (no
   paper): FSDD's native 8 kHz, 8192 samples as 64 frames x 128 bins (four 5x5 stride-2
   layers from [4, 8]), dim 16, batch 32, the non-saturating loss with a lazy R1 penalty
   (gamma 1, every 4th step) and one D step per G step, Adam 2e-4 (0.5, 0.99) for G
-  and D, an EMA (0.99) of G for sampling, 1100 steps.
+  and D falling linearly to 0, an EMA (0.99) of G for sampling, D's convs in XLA's form
+  outside the R1 step (`model.d_conv_impl`), 1350 steps.
     python train.py --model specgan
     python train.py --model specgan --data /path/to/fsdd/recordings data.split=train
-  A step takes 0.39 s on a 2-core CPU whose f32 matmul reaches 242 GFLOP/s (~1.4 s at 65):
-  about 8 min in all there, under 30 min at 65 GFLOP/s. Measured on FSDD's train split
-  (benchmarks/QUALITY.md, the FSDD classifier, n = 1000): IS 3.15 / 4.45 / 3.64 at 400 / 800 / 1200 steps,
-  FD 94 / 70 / 82, every digit in the histogram (gamma 10: 4.10 / 3.75 / 3.24). Below the target
-  of IS 5: the curve is still rising and noisy, and most runs lean on a few digits.
+  A step takes ~0.34 s on a 2-core CPU whose f32 matmul reaches 250 GFLOP/s: about 8 min
+  in all there, and at most ~1.3 s and 29 min at 65 GFLOP/s (steps scale less than the
+  peak: the small preset's took 2.5x as long for a 3.8x lower peak). Measured on FSDD's train
+  split (benchmarks/QUALITY.md, the FSDD classifier, n = 1000): IS 2.93 / 3.99 / 3.66 /
+  4.01 / 3.80 at 270 / 540 / 810 / 1080 / 1350 steps, FD 106 / 75 / 92 / 76 / 82, every
+  digit in the histogram. Below the target of IS 5: most clips land on a few digits.
+  model.num_classes=10 trains a digit-conditional model instead (sample.py --label), but at
+  this budget G does not yet follow the label.
 """
+
+import dataclasses
 
 import configs
 from gan_jax.config import Config, DataConfig, TrainConfig
@@ -47,7 +53,10 @@ def small() -> Config:
 
 
 def quick() -> Config:
-    return configs.quick(reference())
+    # D's convs in XLA's form outside the R1 step: 20 % less time per step, spent on
+    # 1350 steps instead of 1100 in the same budget (benchmarks/RESULTS.md).
+    cfg = configs.quick(reference(), steps=1350)
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, d_conv_impl="xla"))
 
 
 PRESETS = {"reference": reference, "small": small, "quick": quick}

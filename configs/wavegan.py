@@ -20,13 +20,17 @@ small -- the reference at 2-core-CPU size: dim 16, batch 16, the rest as referen
 quick -- the CPU default (`--preset auto`), made to learn in a CPU half hour (not in the
   paper): FSDD's native 8 kHz, 8192 samples (five stride-4 layers from 8), dim 16, batch
   32, the non-saturating loss with a lazy R1 penalty (gamma 10, every 4th step) and
-  one D step per G step, Adam (0.5, 0.99) at 1e-4 for G and 4e-4 for D, an EMA (0.99) of G, 1100 steps.
+  one D step per G step, Adam (0.5, 0.99) at 1e-4 for G and 4e-4 for D falling linearly
+  to 0, an EMA (0.99) of G, 1100 steps.
     python train.py --model wavegan
     python train.py --model wavegan --data /path/to/fsdd/recordings data.split=train
-  A step takes 0.40 s on a 2-core CPU whose f32 matmul reaches 242 GFLOP/s (~1.5 s at 65):
+  A step takes ~0.37 s on a 2-core CPU whose f32 matmul reaches 230 GFLOP/s (~1.4 s at 65):
   about 8 min in all there, under 30 min at 65 GFLOP/s. Measured on FSDD's train split
-  (benchmarks/QUALITY.md, the FSDD classifier, n = 1000): IS 2.57 at 800 steps and 2.16 at 1200, FD 123-131, 44-49 of 50 NDB bins off. Far below the
-  target of IS 3: WaveGAN learns much more slowly than SpecGAN at this budget.
+  (benchmarks/QUALITY.md, the FSDD classifier, n = 1000): IS 1.04 / 1.04 / 1.80 / 2.06 at
+  275 / 550 / 825 / 1100 steps, FD 123 at the end, 49 of 50 NDB bins off, half the clips
+  "nine", "four" and "five" missing (earlier runs of these settings: 2.0-2.6 at 800-1200
+  steps). Far below the target of IS 3: WaveGAN learns much more slowly than SpecGAN at
+  this budget.
 """
 
 import configs
