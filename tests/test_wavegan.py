@@ -1,5 +1,6 @@
 """WaveGAN shapes and parameter counts against the reference (no compile: jax.eval_shape)."""
 
+import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -133,6 +134,13 @@ def test_class_conditional_g_and_d():
     assert _count(ac_vars["params"]) == 1_090_945 + 2048 * 10 + 10
     logits, cls = ac.apply(ac_vars, x)
     assert logits.shape == (2,) and cls.shape == (2, 10)
+    # Both heads: the projection's embedding and the classifier, on the same features.
+    both = W.Discriminator(dataclasses.replace(cfg, class_head="projection+ac"))
+    both_vars = both.init(jax.random.key(1), x, labels)
+    assert _count(both_vars["params"]) == 1_090_945 + 10 * 2048 + 2048 * 10 + 10
+    logits, cls = both.apply(both_vars, x, labels)
+    assert cls.shape == (2, 10)
+    assert float(jnp.abs(logits - both.apply(both_vars, x, labels[::-1])[0]).max()) > 1e-4
     with pytest.raises(ValueError, match="model.num_classes"):
         W.WaveGANConfig(num_classes=1)
     with pytest.raises(ValueError, match="model.class_head"):

@@ -40,8 +40,16 @@ def _d_unconditional(model_cfg) -> bool:
     return False
 
 
+def _always(model_cfg) -> bool:
+    return True
+
+
 def _projection(model_cfg) -> bool:
-    return model_cfg.num_classes > 0 and model_cfg.class_head == "projection"
+    return model_cfg.num_classes > 0 and wavegan.CLASS_HEADS[model_cfg.class_head][0]
+
+
+def _classifier(model_cfg) -> bool:
+    return wavegan.CLASS_HEADS[model_cfg.class_head][1]
 
 
 def _not_progressive(model_cfg, images_seen):
@@ -67,11 +75,12 @@ class ModelDef(NamedTuple):
     decode: Callable = _identity           # (model config, G output, stats) -> audio [B, T, C]
     compute_stats: Callable = _no_stats    # (model config, AudioDataset) -> dict of arrays
     spectrogram: bool = False              # G outputs a spectrogram (decoded to audio), not audio
-    # Conditioning: G takes a one-hot label after z; D either returns (logits, class logits)
-    # (an auxiliary classifier) or, when d_labels, takes the labels (a projection D).
+    # Conditioning: G takes a one-hot label after z; a conditional D takes the labels (a
+    # projection D) when d_labels, and returns (logits, class logits) when d_classifier.
     num_classes: Callable = _no_classes    # (model config) -> classes; 0 = unconditional
     sample_labels: Callable = _no_labels   # (model config, key, n, stats) -> fake labels [n]
     d_labels: Callable = _d_unconditional  # (model config) -> whether D(x, labels)
+    d_classifier: Callable = _always       # (model config) -> whether a conditional D classifies
     # Progressive growing: G(..., alpha) and D(x, alpha) built for a static stage.
     schedule: Callable = _not_progressive  # (model config, images seen) -> (stage | None, alpha)
     stage_alpha: Callable | None = None    # (model config, stage, images seen, traced) -> alpha
@@ -86,13 +95,15 @@ MODELS = {
     "wavegan": ModelDef("wavegan", wavegan.WaveGANConfig, wavegan.Generator,
                         wavegan.Discriminator, wavegan.sample_latent, d_rngs=("shuffle",),
                         num_classes=lambda cfg: cfg.num_classes,
-                        sample_labels=wavegan.sample_labels, d_labels=_projection),
+                        sample_labels=wavegan.sample_labels, d_labels=_projection,
+                        d_classifier=_classifier),
     # SpecGAN is WaveGAN's G/D in 2-D (5x5, stride 2) on a normalised log spectrogram.
     "specgan": ModelDef("specgan", specgan.SpecGANConfig, wavegan.Generator,
                         wavegan.Discriminator, specgan.sample_latent, encode=specgan.encode,
                         decode=specgan.decode, compute_stats=specgan.compute_stats,
                         spectrogram=True, num_classes=lambda cfg: cfg.num_classes,
-                        sample_labels=wavegan.sample_labels, d_labels=_projection),
+                        sample_labels=wavegan.sample_labels, d_labels=_projection,
+                        d_classifier=_classifier),
     "gansynth": ModelDef("gansynth", gansynth.GANSynthConfig, gansynth.Generator,
                          gansynth.Discriminator, gansynth.sample_latent, encode=gansynth.encode,
                          decode=gansynth.decode, compute_stats=gansynth.compute_stats,
@@ -146,8 +157,8 @@ class Nets(NamedTuple):
 
     @property
     def auxiliary_classifier(self) -> bool:
-        """Whether D returns class logits (conditional, not a projection D)."""
-        return bool(self.num_classes) and not self.model.d_labels(self.cfg)
+        """Whether D returns class logits (a conditional D with an auxiliary classifier)."""
+        return bool(self.num_classes) and self.model.d_classifier(self.cfg)
 
     def _alpha(self, alpha) -> dict:
         return {} if self.stage is None else {"alpha": alpha}

@@ -38,7 +38,7 @@ class WaveGANConfig:
     d_conv_impl: str = ""             # D's, in graphs without a gradient penalty; "" = conv_impl
     mbstd_group: int = 0              # D's minibatch-stddev channel per group; 0 = off (paper)
     num_classes: int = 0              # > 0: class-conditional (not in the paper); 0 = off
-    class_head: str = "projection"    # conditional D: "projection" (Miyato & Koyama) | "ac" (AC-GAN)
+    class_head: str = "projection"    # conditional D: "projection" | "ac" | "projection+ac" (CLASS_HEADS)
     spectral_norm: bool = False       # D's kernels over their largest singular value (SNGAN); off = paper
     sample_rate: ClassVar[int | None] = None   # any rate: data.sample_rate decides
 
@@ -85,9 +85,14 @@ def check_num_classes(k: int) -> None:
         raise ValueError(f"model.num_classes must be 0 (unconditional) or >= 2, got {k}")
 
 
+# Conditional D heads: does D read the labels (a projection), does it return class logits
+# (an auxiliary classifier)?
+CLASS_HEADS = {"projection": (True, False), "ac": (False, True), "projection+ac": (True, True)}
+
+
 def check_class_head(head: str) -> None:
-    if head not in ("projection", "ac"):
-        raise ValueError(f"model.class_head must be projection or ac, got {head!r}")
+    if head not in CLASS_HEADS:
+        raise ValueError(f"model.class_head must be one of {', '.join(CLASS_HEADS)}, got {head!r}")
 
 
 def sample_labels(cfg, key, n: int, stats=None):
@@ -110,7 +115,7 @@ class Generator(nn.Module):
 
     `cfg.layout()` gives the geometry; the width halves after every layer, from
     dim * dim_mul down to dim, and the last layer outputs `channels`. A class-conditional
-    G (`num_classes`) takes a one-hot label [B, K] after z, concatenated to it (AC-GAN).
+    G (`num_classes`) takes a one-hot label [B, K] after z, concatenated to it.
     """
     cfg: Any
 
@@ -154,7 +159,11 @@ class Discriminator(nn.Module):
     - "projection" (Miyato & Koyama 2018): D takes the labels [B] and adds
       <embedding(label), features> to its logit, so "real" means real *and* of that class;
     - "ac" (AC-GAN): D also returns K class logits from the same features, an auxiliary
-      classifier trained on real labels.
+      classifier trained on real labels;
+    - "projection+ac": both. With `train.g_ac_weight=0` G learns the class only through
+      the projection, which is trained against fakes and so cannot be fooled the way a
+      classifier of real data alone can; the classifier only makes D's features
+      class-aware sooner (benchmarks/QUALITY.md).
     """
     cfg: Any
 
@@ -180,8 +189,12 @@ class Discriminator(nn.Module):
         logits = Dense(1, c.spectral_norm, name="output")(x)[:, 0]
         if not c.num_classes:
             return logits
-        if c.class_head == "ac":
+        projection, classifier = CLASS_HEADS[c.class_head]
+        if projection:
+            embed_BxN = nn.Embed(c.num_classes, x.shape[-1],
+                                 embedding_init=nn.initializers.glorot_uniform(),
+                                 name="class_embedding")(label_B)
+            logits = logits + jnp.sum(embed_BxN * x, axis=-1)
+        if classifier:
             return logits, Dense(c.num_classes, c.spectral_norm, name="classification_logits")(x)
-        embed_BxN = nn.Embed(c.num_classes, x.shape[-1], embedding_init=nn.initializers.glorot_uniform(),
-                             name="class_embedding")(label_B)
-        return logits + jnp.sum(embed_BxN * x, axis=-1)
+        return logits
