@@ -1,4 +1,5 @@
-"""GAN losses on discriminator logits, plus the WGAN-GP and R1 gradient penalties.
+"""GAN losses on discriminator logits, the class losses of a classifying D, and the WGAN-GP
+and R1 gradient penalties.
 
 D losses are minimised by D, G losses by G; D is trained to score real high.
 The reference optimiser for each loss (`wavegan-specgan.md` §7.2) is in
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import optax
 
 LOSSES = ("minimax", "non-saturating", "wgan", "wgan-gp", "lsgan", "hinge")
 
@@ -56,6 +58,32 @@ def g_loss(kind: str, fake_B):
     if kind == "lsgan":
         return jnp.mean((fake_B - 1.0) ** 2)
     check(kind)
+
+
+def _xent(logits_BxK, labels_B):
+    return optax.softmax_cross_entropy_with_integer_labels(logits_BxK, labels_B).mean()
+
+
+def d_class_loss(real_BxC, real_labels_B, fake_BxC, fake_labels_B, per_class: int):
+    """D's class cross-entropy, from its class logits on reals and fakes [B, per_class * K].
+    per_class 1 (AC-GAN as GANSynth §2.8 trains it): reals to their class, fakes unused.
+    2 (ADC-GAN, Hou et al. 2022): logit k is "real of class k", K + k "fake of class k";
+    reals go to their real copy and fakes to the fake copy of the class G was asked for."""
+    loss = _xent(real_BxC, real_labels_B)
+    if per_class == 2:
+        loss = loss + _xent(fake_BxC, fake_labels_B + fake_BxC.shape[-1] // 2)
+    return loss
+
+
+def g_class_loss(fake_BxC, labels_B, per_class: int):
+    """G's class loss on D's class logits of its fakes: cross-entropy with the class asked
+    for; with ADC-GAN's 2K logits, minus that with the class's fake copy (the paper's
+    log p(y+|x) - log p(y-|x)): G must look like a real member of the class, not merely
+    be classified as the class."""
+    loss = _xent(fake_BxC, labels_B)
+    if per_class == 2:
+        loss = loss - _xent(fake_BxC, labels_B + fake_BxC.shape[-1] // 2)
+    return loss
 
 
 def gradient_penalty(d_fn, real, fake, alpha, target: float = 1.0, scale=None):

@@ -126,9 +126,12 @@ def class_labels(cfg: config_lib.Config, label, n: int):
     """Class label(s) -> labels [n] of a class-conditional WaveGAN/SpecGAN (model.num_classes)."""
     model = get_model(cfg.model_name)
     k = model.num_classes(cfg.model)
-    if not k or model.pitch_range is not None:
+    if model.pitch_range is not None:
+        raise ValueError(f"{cfg.model_name} is conditioned on pitch, not on a class label; "
+                         "use pitch")
+    if not k:
         raise ValueError(f"this {cfg.model_name} run is not class-conditional (model.num_classes "
-                         "is 0); label needs one that is" + ("; use pitch" if k else ""))
+                         "is 0); label needs one that is")
     label = _per_clip("label", label, n)
     bad = label[(label < 0) | (label >= k)]
     if bad.size:

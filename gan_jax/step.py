@@ -57,7 +57,7 @@ def critic_loss(cfg: config_lib.Config, stage, d_params, d_state, real, real_lab
     nets = _nets(cfg, stage, tc.loss == "wgan-gp" or (tc.r1_weight > 0 and r1_on is not False))
     k_mix, k_real, k_fake, k_gp = keys
     d = lambda x, k, y=real_labels: nets.discriminate(d_params, d_state, x, k, alpha, y)
-    (logits_real, cls_real), (logits_fake, _) = d(real, k_real), d(fake, k_fake, fake_labels)
+    (logits_real, cls_real), (logits_fake, cls_fake) = d(real, k_real), d(fake, k_fake, fake_labels)
     loss = losses.d_loss(tc.loss, logits_real, logits_fake)
     gp = ac = r1 = jnp.zeros(())
     if tc.loss == "wgan-gp":
@@ -74,8 +74,9 @@ def critic_loss(cfg: config_lib.Config, stage, d_params, d_state, real, real_lab
         loss = loss + 0.5 * tc.r1_weight * tc.r1_every * r1
     if tc.drift_weight:
         loss = loss + tc.drift_weight * jnp.mean(logits_real ** 2)
-    if nets.auxiliary_classifier:   # it learns from real labels only (GANSynth §2.8)
-        ac = optax.softmax_cross_entropy_with_integer_labels(cls_real, real_labels).mean()
+    if nets.auxiliary_classifier:
+        ac = losses.d_class_loss(cls_real, real_labels, cls_fake, fake_labels,
+                                 nets.logits_per_class)
         loss = loss + tc.d_ac_weight * ac
     return loss, (jnp.mean(logits_real), jnp.mean(logits_fake), gp, ac, r1)
 
@@ -137,7 +138,7 @@ def generator_update(cfg: config_lib.Config, stage, state: GANState, b: int, key
         fake, new_g_state = nets.generate(g_params, state.g_state, z, labels, alpha, train=True)
         logits, cls = nets.discriminate(state.d_params, state.d_state, fake, k_d, alpha, labels)
         loss = losses.g_loss(tc.loss, logits)
-        ac = (optax.softmax_cross_entropy_with_integer_labels(cls, labels).mean()
+        ac = (losses.g_class_loss(cls, labels, nets.logits_per_class)
               if nets.auxiliary_classifier else jnp.zeros(()))
         return loss + tc.g_ac_weight * ac, (new_g_state, ac)
 

@@ -1,8 +1,8 @@
 """Losses against hand-computed values; the gradient penalty on a case with a known gradient."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from conftest import cross_entropy
@@ -58,14 +58,31 @@ def test_gradient_penalty_target_and_input_scale():
 
 
 def test_classifier_loss():
-    """The step's AC term (optax's integer-label cross-entropy, mean) and the tests' reference."""
+    """The step's AC terms (AC-GAN: real labels only) against hand values and the tests'
+    reference cross-entropy."""
     logits = jnp.array([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
     logp = np.log(np.exp([2.0, 0.0, -1.0]) / np.exp([2.0, 0.0, -1.0]).sum())
     expected = -(logp[0] + np.log(1 / 3)) / 2
     labels = jnp.array([0, 2])
-    step_ac = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-    assert float(step_ac) == pytest.approx(expected, rel=1e-6)
+    unused = jnp.full((2, 3), jnp.nan)        # AC-GAN's D never reads its logits on fakes
+    assert float(losses.d_class_loss(logits, labels, unused, labels, 1)) == pytest.approx(
+        expected, rel=1e-6)
+    assert float(losses.g_class_loss(logits, labels, 1)) == pytest.approx(expected, rel=1e-6)
     assert float(cross_entropy(logits, labels)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_adc_class_losses():
+    """ADC-GAN, K = 2, logits [real 0, real 1, fake 0, fake 1]: D sends reals to class k and
+    fakes to K + k; G's loss is CE(k) - CE(K + k) on its fakes."""
+    logits = jnp.array([[1.0, 0.0, 2.0, -1.0], [0.0, 0.0, 0.0, 0.0]])
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    y = jnp.array([1, 0])
+    real_ce = -(logp[0, 1] + logp[1, 0]) / 2
+    fake_ce = -(logp[0, 3] + logp[1, 2]) / 2
+    assert float(losses.d_class_loss(logits, y, logits, y, 2)) == pytest.approx(
+        float(real_ce + fake_ce), rel=1e-6)
+    assert float(losses.g_class_loss(logits, y, 2)) == pytest.approx(
+        float(real_ce - fake_ce), rel=1e-6)
 
 
 def test_gradient_penalty_is_per_example_norm():

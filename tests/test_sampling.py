@@ -138,6 +138,8 @@ def test_gansynth_sample_with_pitch_and_latents(gansynth_runs):
         sample(params, key, n=2, pitch=70)
     with pytest.raises(ValueError, match="one per clip"):
         sample(params, key, n=2, pitch=[60, 61, 62])
+    with pytest.raises(ValueError, match="gansynth is conditioned on pitch, not on a class label"):
+        sample(params, key, n=2, label=3)
     with pytest.raises(ValueError, match=r"latents must have shape \[n, 256\]"):
         sample(params, key, latents=np.zeros((2, 8)))
     with pytest.raises(ValueError, match="n=2 but 3 latent vectors"):

@@ -118,6 +118,17 @@ def test_class_conditional_g_and_d():
     g_vars = g.init(jax.random.key(0), z, onehot)
     same_z = g.apply(g_vars, jnp.ones((2, 100)), onehot)
     assert float(jnp.abs(same_z[0] - same_z[1]).max()) > 1e-4     # the label reaches the audio
+    # g_class_bias: a per-class bias on each hidden layer (256, 128, 64, 32, 16 channels),
+    # 0 at init, so G starts as the one-hot-only G; a bias of class 3 moves class 3 only.
+    gb = W.Generator(dataclasses.replace(cfg, g_class_bias=True))
+    gb_vars = gb.init(jax.random.key(0), z, onehot)
+    assert _count(gb_vars["params"]) == 1_295_489 + 10 * 2048 + 10 * (256 + 128 + 64 + 32 + 16)
+    np.testing.assert_array_equal(gb.apply(gb_vars, jnp.ones((2, 100)), onehot), same_z)
+    params = dict(gb_vars["params"])
+    params["upconv_1_class_bias"] = {"kernel": jnp.zeros((10, 64)).at[3].set(0.5)}
+    moved = gb.apply({"params": params}, jnp.ones((2, 100)), onehot)
+    assert float(jnp.abs(moved[0] - same_z[0]).max()) > 1e-4
+    np.testing.assert_array_equal(moved[1], same_z[1])
     x = jax.random.normal(jax.random.key(0), (2, 8192, 1))
     d = W.Discriminator(cfg)
     d_vars = d.init(jax.random.key(1), x, labels)
@@ -141,6 +152,11 @@ def test_class_conditional_g_and_d():
     logits, cls = both.apply(both_vars, x, labels)
     assert cls.shape == (2, 10)
     assert float(jnp.abs(logits - both.apply(both_vars, x, labels[::-1])[0]).max()) > 1e-4
+    # ADC-GAN: a real and a fake logit per class.
+    adc = W.Discriminator(dataclasses.replace(cfg, class_head="adc"))
+    adc_vars = adc.init(jax.random.key(1), x)
+    assert _count(adc_vars["params"]) == 1_090_945 + 2048 * 20 + 20
+    assert adc.apply(adc_vars, x)[1].shape == (2, 20)
     with pytest.raises(ValueError, match="model.num_classes"):
         W.WaveGANConfig(num_classes=1)
     with pytest.raises(ValueError, match="model.class_head"):

@@ -40,15 +40,15 @@ def _d_unconditional(model_cfg) -> bool:
     return False
 
 
-def _always(model_cfg) -> bool:
-    return True
+def _one_per_class(model_cfg) -> int:
+    return 1
 
 
 def _projection(model_cfg) -> bool:
     return model_cfg.num_classes > 0 and wavegan.CLASS_HEADS[model_cfg.class_head][0]
 
 
-def _classifier(model_cfg) -> bool:
+def _classifier(model_cfg) -> int:
     return wavegan.CLASS_HEADS[model_cfg.class_head][1]
 
 
@@ -76,11 +76,12 @@ class ModelDef(NamedTuple):
     compute_stats: Callable = _no_stats    # (model config, AudioDataset) -> dict of arrays
     spectrogram: bool = False              # G outputs a spectrogram (decoded to audio), not audio
     # Conditioning: G takes a one-hot label after z; a conditional D takes the labels (a
-    # projection D) when d_labels, and returns (logits, class logits) when d_classifier.
+    # projection D) when d_labels, and returns (logits, class logits) when d_classifier > 0:
+    # that many logits per class (1: AC-GAN, 2: ADC-GAN's real and fake copies).
     num_classes: Callable = _no_classes    # (model config) -> classes; 0 = unconditional
     sample_labels: Callable = _no_labels   # (model config, key, n, stats) -> fake labels [n]
     d_labels: Callable = _d_unconditional  # (model config) -> whether D(x, labels)
-    d_classifier: Callable = _always       # (model config) -> whether a conditional D classifies
+    d_classifier: Callable = _one_per_class  # (model config) -> class logits per class: 0, 1, 2
     # Progressive growing: G(..., alpha) and D(x, alpha) built for a static stage.
     schedule: Callable = _not_progressive  # (model config, images seen) -> (stage | None, alpha)
     stage_alpha: Callable | None = None    # (model config, stage, images seen, traced) -> alpha
@@ -156,9 +157,14 @@ class Nets(NamedTuple):
         return self.model.num_classes(self.cfg)
 
     @property
+    def logits_per_class(self) -> int:
+        """D's class logits per class: 0 (none), 1 (an auxiliary classifier), 2 (ADC-GAN)."""
+        return self.model.d_classifier(self.cfg) if self.num_classes else 0
+
+    @property
     def auxiliary_classifier(self) -> bool:
         """Whether D returns class logits (a conditional D with an auxiliary classifier)."""
-        return bool(self.num_classes) and self.model.d_classifier(self.cfg)
+        return self.logits_per_class > 0
 
     def _alpha(self, alpha) -> dict:
         return {} if self.stage is None else {"alpha": alpha}

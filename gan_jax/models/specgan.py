@@ -53,7 +53,9 @@ class SpecGANConfig:
     griffin_lim_momentum: float = 0.0   # 0 = plain Griffin-Lim (reference); 0.99 = librosa's fast GL
     mbstd_group: int = 0              # D's minibatch-stddev channel per group; 0 = off (paper)
     num_classes: int = 0              # > 0: class-conditional (not in the paper); 0 = off
-    class_head: str = "projection"    # conditional D: "projection" | "ac" | "projection+ac"
+    class_head: str = "projection"    # conditional D: "projection" | "ac" | "adc" | ... (CLASS_HEADS)
+    g_class_bias: bool = False        # conditional G: + a learned per-class bias on every hidden
+                                      #   layer's channels, besides the one-hot after z
     spectral_norm: bool = False       # D's kernels over their largest singular value (SNGAN); off = paper
     # WaveGAN's G/D read these; SpecGAN fixes them (mono, no phase shuffle or post-filter).
     channels: ClassVar[int] = 1

@@ -38,7 +38,9 @@ class WaveGANConfig:
     d_conv_impl: str = ""             # D's, in graphs without a gradient penalty; "" = conv_impl
     mbstd_group: int = 0              # D's minibatch-stddev channel per group; 0 = off (paper)
     num_classes: int = 0              # > 0: class-conditional (not in the paper); 0 = off
-    class_head: str = "projection"    # conditional D: "projection" | "ac" | "projection+ac" (CLASS_HEADS)
+    class_head: str = "projection"    # conditional D: "projection" | "ac" | "adc" | ... (CLASS_HEADS)
+    g_class_bias: bool = False        # conditional G: + a learned per-class bias on every hidden
+                                      #   layer's channels, besides the one-hot after z
     spectral_norm: bool = False       # D's kernels over their largest singular value (SNGAN); off = paper
     sample_rate: ClassVar[int | None] = None   # any rate: data.sample_rate decides
 
@@ -85,9 +87,11 @@ def check_num_classes(k: int) -> None:
         raise ValueError(f"model.num_classes must be 0 (unconditional) or >= 2, got {k}")
 
 
-# Conditional D heads: does D read the labels (a projection), does it return class logits
-# (an auxiliary classifier)?
-CLASS_HEADS = {"projection": (True, False), "ac": (False, True), "projection+ac": (True, True)}
+# Conditional D heads: does D read the labels (a projection), and how many class logits per
+# class does it return: 0 (none), 1 (an auxiliary classifier of real data, AC-GAN) or 2 (real
+# and fake copies of each class, ADC-GAN)?
+CLASS_HEADS = {"projection": (True, 0), "ac": (False, 1), "projection+ac": (True, 1),
+               "adc": (False, 2), "projection+adc": (True, 2)}
 
 
 def check_class_head(head: str) -> None:
@@ -115,7 +119,11 @@ class Generator(nn.Module):
 
     `cfg.layout()` gives the geometry; the width halves after every layer, from
     dim * dim_mul down to dim, and the last layer outputs `channels`. A class-conditional
-    G (`num_classes`) takes a one-hot label [B, K] after z, concatenated to it.
+    G (`num_classes`) takes a one-hot label [B, K] after z, concatenated to it; with
+    `g_class_bias` every hidden layer also adds a learned per-class bias to its channels
+    (conditional batch norm's shift, without the norm): the one-hot alone is one input among
+    latent_dim + K to the first layer, a weak pull on a G that has 1350 steps to learn it.
+    The biases start at 0, so G starts as the one-hot-only G.
     """
     cfg: Any
 
@@ -124,6 +132,13 @@ class Generator(nn.Module):
         c = self.cfg
         start, kernel, strides, dim_mul = c.layout()
         channels = c.channels
+        def class_bias(x, name):
+            if label_BxK is None or not c.g_class_bias:
+                return x
+            b_BxC = nn.Dense(x.shape[-1], use_bias=False, kernel_init=nn.initializers.zeros,
+                             name=name)(label_BxK.astype(x.dtype))
+            return x + b_BxC.reshape(b_BxC.shape[0], *(1,) * (x.ndim - 2), -1)
+
         if label_BxK is not None:
             z_BxZ = jnp.concatenate([z_BxZ, label_BxK.astype(z_BxZ.dtype)], axis=-1)
         x = nn.Dense(int(np.prod(start)) * c.dim * dim_mul,
@@ -131,7 +146,7 @@ class Generator(nn.Module):
         x = x.reshape(x.shape[0], *start, c.dim * dim_mul)
         if c.batchnorm:   # after the reshape: over 16d channels, as the reference does
             x = _batchnorm(train)(x)
-        x = nn.relu(x)
+        x = nn.relu(class_bias(x, "z_project_class_bias"))
         for i, s in enumerate(strides):
             last = i == len(strides) - 1
             dim_mul //= 2
@@ -142,7 +157,7 @@ class Generator(nn.Module):
             else:
                 if c.batchnorm:
                     x = _batchnorm(train)(x)
-                x = nn.relu(x)
+                x = nn.relu(class_bias(x, f"upconv_{i}_class_bias"))
         if c.post_filter:
             # After the tanh, as the reference. The reference filter has one output channel,
             # which silently mixes multi-channel audio down to mono; we keep `channels`.
@@ -163,7 +178,11 @@ class Discriminator(nn.Module):
     - "projection+ac": both. With `train.g_ac_weight=0` G learns the class only through
       the projection, which is trained against fakes and so cannot be fooled the way a
       classifier of real data alone can; the classifier only makes D's features
-      class-aware sooner (benchmarks/QUALITY.md).
+      class-aware sooner (benchmarks/QUALITY.md);
+    - "adc" (ADC-GAN, Hou et al. 2022): 2K class logits, "real of class k" and "fake of
+      class k", trained on reals and fakes; G is pulled towards the real copy of its class
+      and away from the fake one, which a G that only fools a classifier of real data
+      cannot satisfy (losses.class_losses); "projection+adc": with the projection.
     """
     cfg: Any
 
@@ -189,12 +208,13 @@ class Discriminator(nn.Module):
         logits = Dense(1, c.spectral_norm, name="output")(x)[:, 0]
         if not c.num_classes:
             return logits
-        projection, classifier = CLASS_HEADS[c.class_head]
+        projection, per_class = CLASS_HEADS[c.class_head]
         if projection:
             embed_BxN = nn.Embed(c.num_classes, x.shape[-1],
                                  embedding_init=nn.initializers.glorot_uniform(),
                                  name="class_embedding")(label_B)
             logits = logits + jnp.sum(embed_BxN * x, axis=-1)
-        if classifier:
-            return logits, Dense(c.num_classes, c.spectral_norm, name="classification_logits")(x)
+        if per_class:
+            return logits, Dense(per_class * c.num_classes, c.spectral_norm,
+                                 name="classification_logits")(x)
         return logits
