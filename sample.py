@@ -40,6 +40,9 @@ def main(argv=None) -> int:
     p.add_argument("--step", type=int, help="checkpoint step (default: the latest)")
     p.add_argument("--batch", type=int, default=64, help="clips generated per call")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.add_argument("--truncation", type=float, metavar="PSI",
+                   help="scale the drawn latents by PSI in (0, 1]: clearer, less varied clips "
+                        "(default: the run's `truncation`, 1 = off)")
     p.add_argument("--precision", choices=("f32", "bf16"),
                    help="G's compute dtype (default: the run's train.precision)")
     p.add_argument("--label", type=int, help="class-conditional runs (model.num_classes): every "
@@ -93,6 +96,9 @@ def run(args, stop) -> int:
             params, cfg = load(workdir, step=args.step)
             if args.precision:
                 params = sampling.with_precision(params, args.precision)
+            if args.truncation is not None:
+                params = sampling.with_truncation(params, args.truncation)
+                cfg = params.config
             if args.gallery:   # before the work, not after
                 gallery.check_gallery_dir(out)
             else:

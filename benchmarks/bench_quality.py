@@ -9,6 +9,8 @@ key=value config overrides; after each chunk the latest checkpoint
 generates --n clips that `gan_jax.evaluate.score` scores against --classifier. One JSON
 line per point (training minutes so far, IS, FD, NDB, ...; the first line is the machine,
 with its matmul peak); --png draws IS and FD against training minutes, one line per model.
+A run with a `truncation` below 1 is scored as it samples, and again with untruncated
+latents ("untruncated" in its line).
 Minutes count training only (each chunk's start-up and compilation included), not scoring.
 """
 
@@ -24,7 +26,7 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import configs  # noqa: E402
 from peak import machine, matmul_peak  # noqa: E402
-from gan_jax import classifier, evaluate, load  # noqa: E402
+from gan_jax import classifier, evaluate, load, sampling  # noqa: E402
 from gan_jax import config as config_lib  # noqa: E402
 from gan_jax import train as T  # noqa: E402
 
@@ -45,10 +47,21 @@ def curve(model: str, preset: str, data, overrides, clf, workdir: Path, steps: i
         T.train(run_cfg, workdir, progress=False)
         minutes += (time.perf_counter() - start) / 60
         gen, saved = load(workdir)
-        audio, asked = evaluate.generate_clips(gen, jax.random.key(0), n)
-        scores = evaluate.score(clf, audio, saved.data.sample_rate, **asked,
-                                pyin=pyin and "pitches" in asked)
+        scores = _score(clf, gen, n, pyin)
+        if saved.truncation != 1.0:   # the papers' way too: every latent as drawn
+            plain = _score(clf, sampling.with_truncation(gen, 1.0), n, pyin)
+            scores["untruncated"] = {k: plain[k] for k in UNTRUNCATED if k in plain}
         yield {"model": model, "preset": preset, "step": budget, "minutes": round(minutes, 2), **scores}
+
+
+UNTRUNCATED = ("is_all", "fd", "ndb", "histogram", "label_accuracy", "pitch_accuracy",
+               "pyin_accuracy")
+
+
+def _score(clf, gen, n: int, pyin: bool) -> dict:
+    audio, asked = evaluate.generate_clips(gen, jax.random.key(0), n)
+    return evaluate.score(clf, audio, gen.config.data.sample_rate, **asked,
+                          pyin=pyin and "pitches" in asked)
 
 
 def plot(rows: list[dict], path: Path, size=(900, 380)) -> None:

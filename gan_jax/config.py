@@ -38,6 +38,8 @@ class TrainConfig:
     clip: float = 0.01              # weight clipping bound of loss="wgan"
     r1_weight: float = 0.0          # R1 gamma: + gamma/2 E|dD(x)/dx|^2 on real x in L_D; 0 = off
     r1_every: int = 1               # lazy R1 (StyleGAN2): on every k-th step only, weighted by k
+    diffaug: str = ""               # D's inputs augmented (DiffAugment): "translation", "cutout",
+                                    #   comma-separated (gan_jax.augment); "" = off (papers)
     n_critic: int = 5               # D updates per G update
     batch_size: int = 64            # global batch; must divide by the number of devices
     optimizer: str = "adam"         # "adam" | "rmsprop" | "reference" (the reference's choice per loss)
@@ -73,6 +75,10 @@ class Config:
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     seed: int = 0
+    # Sampling, not training: drawn latents are scaled by this (the truncation trick of
+    # BigGAN / StyleGAN's psi, towards the mean latent 0): clearer, more typical clips for
+    # less variety within a class. 1 = off (papers). Explicit latents are used as given.
+    truncation: float = 1.0
 
 
 class ConfigError(ValueError):

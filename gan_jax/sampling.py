@@ -78,6 +78,13 @@ def load(workdir, step: int | None = None) -> tuple[Generator, config_lib.Config
     return make_generator(cfg, gen, stats, step), cfg
 
 
+def with_truncation(gen: Generator, truncation: float) -> Generator:
+    """`gen` scaling the latents it draws by `truncation` (in (0, 1]; see Config.truncation)."""
+    if not 0.0 < truncation <= 1.0:
+        raise ValueError(f"truncation must be in (0, 1], got {truncation}")
+    return gen.replace(config=dataclasses.replace(gen.config, truncation=float(truncation)))
+
+
 def with_precision(gen: Generator, precision: str) -> Generator:
     """`gen` generating with compute dtype `precision` ("f32" or "bf16"; see models.Nets)."""
     if precision not in PRECISIONS:
@@ -92,7 +99,7 @@ def _sample(gen: Generator, key, n: int, z=None, labels=None):
     cfg = gen.config
     nets = make_nets(cfg.model_name, cfg.model, gen.stage, cfg.train.precision)
     z_drawn, labels_drawn = nets.inputs(key, n, gen.stats)
-    z = z_drawn if z is None else z
+    z = z_drawn * cfg.truncation if z is None else z
     labels = labels_drawn if labels is None else labels
     x, _ = nets.generate(gen.params, gen.state, z, labels, gen.alpha)
     audio = jnp.clip(nets.model.decode(cfg.model, x, gen.stats), -1.0, 1.0).astype(jnp.float32)
@@ -140,7 +147,8 @@ def class_labels(cfg: config_lib.Config, label, n: int):
 
 
 def sample(params: Generator, key, n: int | None = None, *, pitch=None, label=None,
-           latents=None, return_spectrogram: bool = False, precision: str | None = None):
+           latents=None, return_spectrogram: bool = False, precision: str | None = None,
+           truncation: float | None = None):
     """n clips as float32 audio in [-1, 1]: [n, T] for mono models, [n, T, C] otherwise.
 
     pitch: pitch-conditioned models (GANSynth): a MIDI pitch for every clip or one per clip;
@@ -154,6 +162,9 @@ def sample(params: Generator, key, n: int | None = None, *, pitch=None, label=No
       log-magnitude channel).
     precision: G's compute dtype, "f32" or "bf16" (default: the run's train.precision);
       the audio is float32 either way.
+    truncation: drawn latents are scaled by this, in (0, 1] (default: the run's
+      `truncation`; 1 = off): clearer, more typical clips, less variety. Not applied to
+      explicit latents.
     """
     cfg = params.config
     if latents is not None:
@@ -178,6 +189,8 @@ def sample(params: Generator, key, n: int | None = None, *, pitch=None, label=No
                          "return_spectrogram needs a spectrogram model")
     if precision is not None:
         params = with_precision(params, precision)
+    if truncation is not None:
+        params = with_truncation(params, truncation)
     audio, x = _sample(params, key, n=int(n), z=latents, labels=labels)
     return (audio, x[..., 0]) if return_spectrogram else audio
 
@@ -210,7 +223,8 @@ def generate(params: Generator, key, latents, pitch=None, batch: int = 64,
 
 
 def random_latents(cfg: config_lib.Config, key, n: int) -> np.ndarray:
-    return np.asarray(get_model(cfg.model_name).sample_latent(cfg.model, key, n))
+    """n latents as the run samples them: drawn as in training, scaled by cfg.truncation."""
+    return np.asarray(get_model(cfg.model_name).sample_latent(cfg.model, key, n)) * cfg.truncation
 
 
 def slerp(z0, z1, t: float) -> np.ndarray:

@@ -22,8 +22,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from gan_jax import augment, losses
 from gan_jax import config as config_lib
-from gan_jax import losses
 from gan_jax.models import get_model, make_nets
 from gan_jax.state import GANState, make_optimizer
 
@@ -47,6 +47,20 @@ def _nets(cfg: config_lib.Config, stage, penalty: bool):
     return make_nets(cfg.model_name, model, stage, cfg.train.precision)
 
 
+def _d_fn(nets, tc: config_lib.TrainConfig, d_params, d_state, alpha):
+    """(x, key, labels) -> D's (logits, class logits), on x through `train.diffaug`'s
+    augmentations (drawn from the key) when there are any: the same for reals and fakes,
+    in D's and G's updates and inside the penalties (gan_jax.augment)."""
+    names = augment.parse(tc.diffaug)
+
+    def d(x, key, labels):
+        if names:
+            key, k_aug = jax.random.split(key)
+            x = augment.apply(names, x, k_aug)
+        return nets.discriminate(d_params, d_state, x, key, alpha, labels)
+    return d
+
+
 def critic_loss(cfg: config_lib.Config, stage, d_params, d_state, real, real_labels, fake,
                 fake_labels, keys, alpha, r1_on):
     """D's loss on one real and one fake batch: (loss, (mean D(real), mean D(fake), GP, AC,
@@ -56,7 +70,8 @@ def critic_loss(cfg: config_lib.Config, stage, d_params, d_state, real, real_lab
     tc = cfg.train
     nets = _nets(cfg, stage, tc.loss == "wgan-gp" or (tc.r1_weight > 0 and r1_on is not False))
     k_mix, k_real, k_fake, k_gp = keys
-    d = lambda x, k, y=real_labels: nets.discriminate(d_params, d_state, x, k, alpha, y)
+    d_fn = _d_fn(nets, tc, d_params, d_state, alpha)
+    d = lambda x, k, y=real_labels: d_fn(x, k, y)
     (logits_real, cls_real), (logits_fake, cls_fake) = d(real, k_real), d(fake, k_fake, fake_labels)
     loss = losses.d_loss(tc.loss, logits_real, logits_fake)
     gp = ac = r1 = jnp.zeros(())
@@ -136,7 +151,7 @@ def generator_update(cfg: config_lib.Config, stage, state: GANState, b: int, key
 
     def g_loss_fn(g_params):
         fake, new_g_state = nets.generate(g_params, state.g_state, z, labels, alpha, train=True)
-        logits, cls = nets.discriminate(state.d_params, state.d_state, fake, k_d, alpha, labels)
+        logits, cls = _d_fn(nets, tc, state.d_params, state.d_state, alpha)(fake, k_d, labels)
         loss = losses.g_loss(tc.loss, logits)
         ac = (losses.g_class_loss(cls, labels, nets.logits_per_class)
               if nets.auxiliary_classifier else jnp.zeros(()))

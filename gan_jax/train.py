@@ -24,7 +24,7 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 from tqdm.auto import tqdm
 
-from gan_jax import checkpoint, classifier, data, evaluate, files, losses, notes, sampling, writers
+from gan_jax import augment, checkpoint, classifier, data, evaluate, files, losses, notes, sampling, writers
 from gan_jax import config as config_lib
 from gan_jax import step as step_lib
 from gan_jax.models import PRECISIONS, get_model
@@ -37,7 +37,8 @@ log = logging.getLogger("gan_jax.train")
 # Keys that may change when a run is resumed: they schedule the run, they do not define it.
 RESUMABLE_KEYS = ("train.steps", "train.log_every", "train.sample_every", "train.ckpt_every",
                   "train.keep", "train.num_samples", "train.debug_nan_at_step", "train.classifier",
-                  "train.eval_every", "train.eval_n", "train.precision", "train.lr_decay_steps")
+                  "train.eval_every", "train.eval_n", "train.precision", "train.lr_decay_steps",
+                  "truncation")
 
 
 class TrainError(RuntimeError):
@@ -50,6 +51,10 @@ class TrainError(RuntimeError):
 def validate(cfg: config_lib.Config) -> None:
     """Raises ConfigError for settings no run could use (checked before any work is done)."""
     losses.check(cfg.train.loss)
+    try:
+        augment.parse(cfg.train.diffaug)
+    except ValueError as e:
+        raise config_lib.ConfigError(str(e)) from None
     make_optimizer(cfg.train)
     if cfg.train.precision not in PRECISIONS:
         raise config_lib.ConfigError(f"train.precision must be one of {', '.join(PRECISIONS)}, "
@@ -73,6 +78,8 @@ def validate(cfg: config_lib.Config) -> None:
     if cfg.train.eval_every and not cfg.train.classifier:
         raise config_lib.ConfigError("train.eval_every needs train.classifier=<folder from "
                                      "`evaluate.py classifier`>")
+    if not 0.0 < cfg.truncation <= 1.0:
+        raise config_lib.ConfigError(f"truncation must be in (0, 1], got {cfg.truncation}")
     if cfg.train.gp_target <= 0:
         raise config_lib.ConfigError(f"train.gp_target must be > 0, got {cfg.train.gp_target}")
     model_rate = cfg.model.sample_rate   # None: the model works at any rate
@@ -310,7 +317,7 @@ def _check_labels(cfg, dataset) -> None:
             f"model.num_classes={k} needs a class label 0..{k - 1} on every clip; {bad.size} of "
             f"{len(labels)} clips in {dataset.source} have none or another (first: "
             f"{dataset.files[i]}, label {labels[i]}; FSDD/SC09 files are labelled by their "
-            "leading digit)")
+            "leading digit); for unlabelled audio set model.num_classes=0")
 
 
 def _loop(cfg, workdir, mesh, dataset, ckpts, state, start, stats, progress, lead,

@@ -129,6 +129,18 @@ def test_class_conditional_heads_train(head):
     assert ("class_embedding" in state.d_params) == ("projection" in head)
 
 
+def test_diffaug_changes_what_d_sees_and_trains():
+    kw = {"train.n_critic": 1, "train.loss": "non-saturating", "train.r1_weight": 1.0}
+    _, plain = _run(tiny_config("specgan", **kw), jax.devices()[:1], n_steps=2)
+    _, aug = _run(tiny_config("specgan", **kw, **{"train.diffaug": "translation,cutout"}),
+                  jax.devices()[:1], n_steps=2)
+    assert all(np.isfinite(v) for v in aug[-1].values())
+    # The same batches, G and D at step 0: only the augmentation moves D's scores.
+    assert aug[0]["d_real"] != plain[0]["d_real"] and aug[0]["d_fake"] != plain[0]["d_fake"]
+    with pytest.raises(config_lib.ConfigError, match="train.diffaug: unknown augmentation"):
+        T.validate(tiny_config(**{"train.diffaug": "flip"}))
+
+
 def test_class_conditional_needs_labels_in_range(tmp_path):
     # The embedded sounds have labels 0-9: a 5-class model cannot train on them.
     cfg = tiny_config(**{"model.num_classes": 5, "train.steps": 1})
