@@ -25,12 +25,13 @@ def get_config(model: str, preset: str = "auto"):
 
 def conditional(cfg, num_classes: int = 10, truncation: float = 0.7):
     """A quick preset made class-conditional, the recipe with the best quick SpecGAN scores
-    so far (benchmarks/QUALITY.md; one FSDD seed of two still collapses): G is asked for a class drawn uniformly (FSDD's and SC09's ten
-    digits, the embedded set's ten sounds), so every class is generated; D has a projection
-    head and an auxiliary classifier (AC weights 10 on real data in D, 1 on fakes in G: with
-    10 G learnt to fool D's classifier); DiffAugment (translation, cutout) on D's inputs,
-    against a D that learns 2,700 training clips by heart; samples drawn with truncation
-    0.7. Unlabelled data needs model.num_classes=0."""
+    so far (benchmarks/QUALITY.md; one FSDD seed of two still collapses). G is asked for a
+    class drawn uniformly (FSDD's and SC09's ten digits, the embedded set's ten sounds), so
+    every class is generated; D has a projection head and an auxiliary classifier (AC
+    weights 10 on real data in D, 1 on fakes in G: with 10 G learnt to fool D's
+    classifier); DiffAugment (translation, cutout) on D's inputs, against a D that learns
+    2,700 training clips by heart; samples drawn with truncation 0.7. Unlabelled data needs
+    model.num_classes=0."""
     return dataclasses.replace(
         cfg, truncation=truncation,
         model=dataclasses.replace(cfg.model, num_classes=num_classes, class_head="projection+ac"),

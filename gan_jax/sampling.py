@@ -78,10 +78,14 @@ def load(workdir, step: int | None = None) -> tuple[Generator, config_lib.Config
     return make_generator(cfg, gen, stats, step), cfg
 
 
-def with_truncation(gen: Generator, truncation: float) -> Generator:
-    """`gen` scaling the latents it draws by `truncation` (in (0, 1]; see Config.truncation)."""
+def check_truncation(truncation: float) -> None:
     if not 0.0 < truncation <= 1.0:
         raise ValueError(f"truncation must be in (0, 1], got {truncation}")
+
+
+def with_truncation(gen: Generator, truncation: float) -> Generator:
+    """`gen` scaling the latents it draws by `truncation` (in (0, 1]; see Config.truncation)."""
+    check_truncation(truncation)
     return gen.replace(config=dataclasses.replace(gen.config, truncation=float(truncation)))
 
 

@@ -53,6 +53,7 @@ def validate(cfg: config_lib.Config) -> None:
     losses.check(cfg.train.loss)
     try:
         augment.parse(cfg.train.diffaug)
+        sampling.check_truncation(cfg.truncation)
     except ValueError as e:
         raise config_lib.ConfigError(str(e)) from None
     make_optimizer(cfg.train)
@@ -78,8 +79,6 @@ def validate(cfg: config_lib.Config) -> None:
     if cfg.train.eval_every and not cfg.train.classifier:
         raise config_lib.ConfigError("train.eval_every needs train.classifier=<folder from "
                                      "`evaluate.py classifier`>")
-    if not 0.0 < cfg.truncation <= 1.0:
-        raise config_lib.ConfigError(f"truncation must be in (0, 1], got {cfg.truncation}")
     if cfg.train.gp_target <= 0:
         raise config_lib.ConfigError(f"train.gp_target must be > 0, got {cfg.train.gp_target}")
     model_rate = cfg.model.sample_rate   # None: the model works at any rate

@@ -156,6 +156,8 @@ def test_bad_train_settings_are_refused():
         T.validate(tiny_config(**{"train.loss": "wasserstein"}))
     with pytest.raises(config_lib.ConfigError, match="train.ema"):
         T.validate(tiny_config(**{"train.ema": "1.0"}))
+    with pytest.raises(config_lib.ConfigError, match=r"truncation must be in \(0, 1\], got 0.0"):
+        T.validate(tiny_config(**{"truncation": "0"}))
 
 
 def test_classifier_scores_snapshots_while_training(tiny_classifier, tmp_path):

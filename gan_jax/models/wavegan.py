@@ -132,6 +132,7 @@ class Generator(nn.Module):
         c = self.cfg
         start, kernel, strides, dim_mul = c.layout()
         channels = c.channels
+
         def class_bias(x, name):
             if label_BxK is None or not c.g_class_bias:
                 return x
@@ -175,14 +176,15 @@ class Discriminator(nn.Module):
       <embedding(label), features> to its logit, so "real" means real *and* of that class;
     - "ac" (AC-GAN): D also returns K class logits from the same features, an auxiliary
       classifier trained on real labels;
-    - "projection+ac": both. With `train.g_ac_weight=0` G learns the class only through
-      the projection, which is trained against fakes and so cannot be fooled the way a
-      classifier of real data alone can; the classifier only makes D's features
-      class-aware sooner (benchmarks/QUALITY.md);
+    - "projection+ac": both: the classifier makes D's features class-aware sooner, the
+      projection is trained against fakes and so cannot be fooled the way a classifier of
+      real data alone can. Measured on FSDD (benchmarks/QUALITY.md): with AC weights
+      D 10 / G 1 G follows the class; with `train.g_ac_weight=0` it does not;
     - "adc" (ADC-GAN, Hou et al. 2022): 2K class logits, "real of class k" and "fake of
       class k", trained on reals and fakes; G is pulled towards the real copy of its class
       and away from the fake one, which a G that only fools a classifier of real data
-      cannot satisfy (losses.class_losses); "projection+adc": with the projection.
+      cannot satisfy (losses.d_class_loss, g_class_loss); "projection+adc": with the
+      projection. Neither beat "projection+ac" on FSDD.
     """
     cfg: Any
 
