@@ -12,6 +12,8 @@ with its matmul peak); --png draws IS and FD against training minutes, one line 
 A run with a `truncation` below 1 is scored as it samples, and again with untruncated
 latents ("untruncated" in its line).
 Minutes count training only (each chunk's start-up and compilation included), not scoring.
+Ctrl-C stops it (exit 130) after the current step, with a checkpoint; the same command
+resumes, skipping the points the run has already passed.
 """
 
 import argparse
@@ -44,8 +46,12 @@ def curve(model: str, preset: str, data, overrides, clf, workdir: Path, steps: i
         budget = round(steps * k / points)
         run_cfg = config_lib.override_all(cfg, overrides + [("train.steps", str(budget))])
         start = time.perf_counter()
-        T.train(run_cfg, workdir, progress=False)
+        result = T.train(run_cfg, workdir, progress=False)
         minutes += (time.perf_counter() - start) / 60
+        if result.interrupted is not None:   # Ctrl-C: train saved a checkpoint; stop here
+            raise KeyboardInterrupt(f"{model} stopped at step {result.step}")
+        if result.step > budget:   # a resumed run already past this point: its checkpoint is later
+            continue
         gen, saved = load(workdir)
         scores = _score(clf, gen, n, pyin)
         if saved.truncation != 1.0:   # the papers' way too: every latent as drawn
@@ -112,13 +118,19 @@ def main() -> int:
     clf = classifier.load_classifier(args.classifier)
     print(json.dumps(machine(matmul_peak())), flush=True)
     rows = []
-    for model in args.model:
-        for row in curve(model, args.preset, args.data, overrides, clf, Path(args.workdir) / model,
-                         args.steps, args.points, args.n, args.pyin):
-            print(json.dumps(row), flush=True)
-            rows.append(row)
-    if args.png:
-        plot(rows, Path(args.png))
+    try:
+        for model in args.model:
+            for row in curve(model, args.preset, args.data, overrides, clf,
+                             Path(args.workdir) / model, args.steps, args.points, args.n, args.pyin):
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+    except KeyboardInterrupt as e:
+        print(f"interrupted{f' ({e})' if str(e) else ''}: the run folders in {args.workdir} keep "
+              f"their checkpoints; run the same command to resume", file=sys.stderr)
+        return 130
+    finally:
+        if args.png and rows:
+            plot(rows, Path(args.png))
     return 0
 
 
