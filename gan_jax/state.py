@@ -72,7 +72,7 @@ def init_state(cfg: config_lib.Config, key) -> GANState:
     g_params, g_state, z, labels = _init_generator(nets, k_g, k_z)
     x = nets.generate(g_params, g_state, z, labels)[0]
     rngs = {"params": k_d, **{name: k_rng for name in nets.model.d_rngs}}
-    d_params, d_state = _split_vars(nets.D.init(rngs, *nets.d_inputs(x, labels)))
+    d_params, d_state = _split_vars(nets.D.init(rngs, x, **nets.d_label_kw(labels)))
     return GANState(
         step=jnp.zeros((), jnp.int32), g_params=g_params, g_state=g_state,
         d_params=d_params, d_state=d_state, g_opt=make_optimizer(cfg.train).init(g_params),

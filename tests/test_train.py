@@ -118,11 +118,14 @@ def test_ema_warmup_follows_tf_num_updates():
         np.testing.assert_allclose(e, 0.1 * p0 + 0.9 * p1, rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("head", ["projection", "ac", "projection+adc"])
-def test_class_conditional_heads_train(head):
-    cfg = tiny_config("specgan", **{"model.num_classes": 10, "model.class_head": head,
-                                    "train.n_critic": 1, "train.loss": "non-saturating",
-                                    "train.r1_weight": 1.0})
+@pytest.mark.parametrize("model,head", [("specgan", "projection"), ("specgan", "ac"),
+                                        ("specgan", "projection+adc"),
+                                        ("gansynth", "projection+ac")])
+def test_class_conditional_heads_train(model, head):
+    classes = {"model.num_classes": 10} if model == "specgan" else {}   # GANSynth: its pitches
+    cfg = tiny_config(model, **classes, **{"model.class_head": head, "train.n_critic": 1,
+                                           "train.loss": "non-saturating",
+                                           "train.r1_weight": 1.0})
     state, metrics = _run(cfg, jax.devices()[:1], n_steps=2)
     assert all(np.isfinite(v) for v in metrics[-1].values())
     assert ("d_ac" in metrics[-1] and "g_ac" in metrics[-1]) == (head != "projection")

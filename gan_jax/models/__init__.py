@@ -110,6 +110,8 @@ MODELS = {
                          decode=gansynth.decode, compute_stats=gansynth.compute_stats,
                          spectrogram=True,
                          num_classes=lambda cfg: cfg.num_pitches,
+                         d_labels=lambda cfg: wavegan.CLASS_HEADS[cfg.class_head][0],
+                         d_classifier=_classifier,
                          sample_labels=gansynth.sample_labels,
                          schedule=lambda cfg, images: gansynth.stage_and_alpha(images, cfg),
                          stage_alpha=gansynth.stage_alpha,
@@ -173,9 +175,9 @@ class Nets(NamedTuple):
         """G's positional inputs: z, then the one-hot label for conditional models."""
         return (z, jax.nn.one_hot(labels, self.num_classes)) if self.num_classes else (z,)
 
-    def d_inputs(self, x, labels) -> tuple:
-        """D's positional inputs: x, then the labels [B] for a projection D."""
-        return (x, labels) if self.model.d_labels(self.cfg) else (x,)
+    def d_label_kw(self, labels) -> dict:
+        """D's keyword for the labels [B] of x (`label_B`), read by a projection D only."""
+        return {"label_B": labels} if self.model.d_labels(self.cfg) else {}
 
     def generate(self, g_params, g_state, z, labels, alpha=1.0, train: bool = False):
         """(G's output, G's updated non-parameter variables)."""
@@ -188,14 +190,14 @@ class Nets(NamedTuple):
 
     def discriminate(self, d_params, d_state, x, key, alpha=1.0, labels=None):
         """labels [B]: the classes of x, read by a projection D only."""
-        kw = self._alpha(alpha)
+        kw = {**self._alpha(alpha), **self.d_label_kw(labels)}
         rngs = {name: jax.random.fold_in(key, i) for i, name in enumerate(self.model.d_rngs)}
         variables = _cast({"params": d_params, **d_state}, self.dtype)
-        args = self.d_inputs(_cast(x, self.dtype), labels)
+        x = _cast(x, self.dtype)
         if d_state:   # D's batch norm uses batch statistics only; its running averages are unused
-            out = self.D.apply(variables, *args, rngs=rngs, mutable=list(d_state), **kw)[0]
+            out = self.D.apply(variables, x, rngs=rngs, mutable=list(d_state), **kw)[0]
         else:
-            out = self.D.apply(variables, *args, rngs=rngs, **kw)
+            out = self.D.apply(variables, x, rngs=rngs, **kw)
         out = _cast(out, jnp.float32)
         return out if isinstance(out, tuple) else (out, None)
 

@@ -74,6 +74,7 @@ import numpy as np
 
 from gan_jax import spectral
 from gan_jax.models import layers
+from gan_jax.models.wavegan import CLASS_HEADS, check_class_head
 
 REPRESENTATIONS = ("mel_if", "if", "mag")
 LRELU_SLOPE = 0.2           # tf.nn.leaky_relu default
@@ -98,6 +99,9 @@ class GANSynthConfig:
     latent_dim: int = 256            # z ~ N(0, I)
     pitch_min: int = 24              # MIDI; 61 classes 24..84
     pitch_max: int = 84
+    class_head: str = "ac"           # D's pitch head: "ac", the paper's auxiliary classifier,
+                                     # or another of wavegan.CLASS_HEADS ("projection+ac": + a
+                                     # projection, the quick SpecGAN's recipe; not in the paper)
     # Networks (§2.1-§2.3).
     fmap_base: int = 4096            # width of block b: int(min(fmap_base / 2^(b fmap_decay), fmap_max))
     fmap_decay: float = 1.0
@@ -117,6 +121,7 @@ class GANSynthConfig:
     gp_space: str = "raw"
 
     def __post_init__(self):
+        check_class_head(self.class_head)
         if self.gp_space not in ("raw", "normalized"):
             raise ValueError(f"model.gp_space must be raw or normalized, got {self.gp_space!r}")
         if self.representation not in REPRESENTATIONS:
@@ -427,7 +432,8 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Normalised spectrogram [B, 128, 1024, C] -> (WGAN logits [B], pitch logits [B, 61]).
+    """Normalised spectrogram [B, 128, 1024, C] -> (WGAN logits [B], pitch logits [B, 61]);
+    the pitch logits are [B, 122] with ADC-GAN's heads and absent with "projection".
 
     `stage` (static; None = the last) and `alpha` (traced) as in `Generator`. The input is
     always full resolution; block b sees it box-downscaled by 2^(7 - b).
@@ -436,7 +442,8 @@ class Discriminator(nn.Module):
     stage: int | None = None
 
     @nn.compact
-    def __call__(self, x_BxHxWxC, alpha=1.0):
+    def __call__(self, x_BxHxWxC, alpha=1.0, label_B=None):
+        """label_B [B]: the pitch classes of x, read only by a `class_head` with a projection."""
         c = self.cfg
         stage = _resolve_stage(c, self.stage)
         p = _progress_at(stage, alpha)
@@ -460,8 +467,12 @@ class Discriminator(nn.Module):
                          padding="VALID", name="block_1_conv1")(h))
         last_BxC = h.reshape(h.shape[0], -1)
         logits = EqDense(1, name="logits")(last_BxC)[:, 0]
-        class_logits = EqDense(c.num_pitches, name="classification_logits")(last_BxC)
-        return logits, class_logits
+        projection, per_class = CLASS_HEADS[c.class_head]
+        if projection:
+            logits = logits + layers.class_projection(last_BxC, label_B, c.num_pitches)
+        if not per_class:
+            return logits
+        return logits, EqDense(per_class * c.num_pitches, name="classification_logits")(last_BxC)
 
 
 def blend_images(cfg: GANSynthConfig, x_BxHxWxC, stage: int | None, alpha=1.0):

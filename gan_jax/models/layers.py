@@ -348,6 +348,16 @@ def minibatch_stddev(x_BxN, group: int | None = None, eps: float = 1e-8):
     return jnp.broadcast_to(s, (b // g, g)).reshape(b)   # not jnp.repeat: a gather, slow in R1
 
 
+def class_projection(features_BxN, label_B, num_classes: int):
+    """<embedding(label), features> (Miyato & Koyama 2018), added to a conditional D's logit
+    so that "real" means real *and* of this class. Call it inside D's compact method: it
+    creates D's "class_embedding"."""
+    embed_BxN = nn.Embed(num_classes, features_BxN.shape[-1],
+                         embedding_init=nn.initializers.glorot_uniform(),
+                         name="class_embedding")(label_B)
+    return jnp.sum(embed_BxN * features_BxN, axis=-1)
+
+
 def concat_minibatch_stddev(x_Bx___xC, group: int | None = None, eps: float = 1e-8):
     """x with its `minibatch_stddev` appended as one more channel, constant per example."""
     s_B = minibatch_stddev(x_Bx___xC, group, eps).astype(x_Bx___xC.dtype)

@@ -16,7 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax.models.layers import Conv, Dense, UpConv, concat_minibatch_stddev, phase_shuffle
+from gan_jax.models.layers import (Conv, Dense, UpConv, class_projection, concat_minibatch_stddev,
+                                   phase_shuffle)
 
 SLICE_LENS = (8192, 16384, 32768, 65536)
 
@@ -212,10 +213,7 @@ class Discriminator(nn.Module):
             return logits
         projection, per_class = CLASS_HEADS[c.class_head]
         if projection:
-            embed_BxN = nn.Embed(c.num_classes, x.shape[-1],
-                                 embedding_init=nn.initializers.glorot_uniform(),
-                                 name="class_embedding")(label_B)
-            logits = logits + jnp.sum(embed_BxN * x, axis=-1)
+            logits = logits + class_projection(x, label_B, c.num_classes)
         if per_class:
             return logits, Dense(per_class * c.num_classes, c.spectral_norm,
                                  name="classification_logits")(x)
