@@ -37,8 +37,9 @@ quick -- the CPU default (`--preset auto`), made to learn in a CPU half hour (no
   of the clips the digit asked for, every digit in the histogram ("one" rarest); but seeds
   1 and 2 collapsed after 450 steps (IS 4.95 and 5.61 there, 2.60 and 3.64 at the end,
   mostly "zero" or "nine"), so the FSDD floor of 5 is met by one seed in three. R1 gamma
-  10, a 600-step budget and batch 64 did not stop the collapse. On the embedded set (seed 0) IS 6.13 (6.11
-  untruncated), FD 76, 73 % the class asked for. Sample a digit with sample.py --label 7.
+  10, a 600-step budget and batch 64 did not stop the collapse. On the embedded set (seed
+  0) IS 6.13 (6.11 untruncated), FD 76, 73 % the class asked for. Sample a digit with
+  sample.py --label 7.
 """
 
 import dataclasses

@@ -44,8 +44,12 @@ def _one_per_class(model_cfg) -> int:
     return 1
 
 
+def _projection_head(model_cfg) -> bool:
+    return wavegan.CLASS_HEADS[model_cfg.class_head][0]
+
+
 def _projection(model_cfg) -> bool:
-    return model_cfg.num_classes > 0 and wavegan.CLASS_HEADS[model_cfg.class_head][0]
+    return model_cfg.num_classes > 0 and _projection_head(model_cfg)
 
 
 def _classifier(model_cfg) -> int:
@@ -110,7 +114,7 @@ MODELS = {
                          decode=gansynth.decode, compute_stats=gansynth.compute_stats,
                          spectrogram=True,
                          num_classes=lambda cfg: cfg.num_pitches,
-                         d_labels=lambda cfg: wavegan.CLASS_HEADS[cfg.class_head][0],
+                         d_labels=_projection_head,   # always conditional (on pitch)
                          d_classifier=_classifier,
                          sample_labels=gansynth.sample_labels,
                          schedule=lambda cfg, images: gansynth.stage_and_alpha(images, cfg),
