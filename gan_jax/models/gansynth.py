@@ -99,6 +99,12 @@ class GANSynthConfig:
     latent_dim: int = 256            # z ~ N(0, I)
     pitch_min: int = 24              # MIDI; 61 classes 24..84
     pitch_max: int = 84
+    pitch_gain: float = 1.0          # the one-hot pitch is scaled by this before the joint pixel
+                                     # norm with z; 1 = the paper. At 1 the pitch (one input in
+                                     # 317) moves G's output a sixth as much as z does, and
+                                     # equalized-lr weights change by ~lr a step in units of
+                                     # their N(0, 1) init, so G takes far longer than a CPU
+                                     # budget to amplify it; at 16 pitch and z weigh the same
     class_head: str = "ac"           # D's pitch head: "ac", the paper's auxiliary classifier,
                                      # or another of wavegan.CLASS_HEADS ("projection+ac": + a
                                      # projection, the quick SpecGAN's recipe; not in the paper)
@@ -138,6 +144,8 @@ class GANSynthConfig:
         if self.pitch_max < self.pitch_min:
             raise ValueError(f"model.pitch_max must be >= model.pitch_min, got "
                              f"{self.pitch_max} < {self.pitch_min}")
+        if self.pitch_gain <= 0:
+            raise ValueError(f"model.pitch_gain must be > 0, got {self.pitch_gain}")
         if self.fmap_decay <= 0:
             raise ValueError(f"model.fmap_decay must be > 0, got {self.fmap_decay}")
         if num_filters(self, self.num_resolutions) < 1:
@@ -411,7 +419,8 @@ class Generator(nn.Module):
         # blocks get weight 0 and do not change the output.
         n = c.num_resolutions if self.is_initializing() else stage_num_blocks(stage)
         k = (c.kernel_size, c.kernel_size)
-        x = pixel_norm(jnp.concatenate([z_BxZ, pitch_BxP.astype(z_BxZ.dtype)], axis=-1))
+        pitch_BxP = c.pitch_gain * pitch_BxP.astype(z_BxZ.dtype)
+        x = pixel_norm(jnp.concatenate([z_BxZ, pitch_BxP], axis=-1))
         out = None
         for b in range(1, n + 1):
             if b == 1:
