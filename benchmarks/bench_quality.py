@@ -4,7 +4,8 @@
         --data ../shared/data/fsdd/recordings --classifier cls/fsdd --png curve.png data.split=train
 
 Each model trains in its own run folder (--workdir/<model>, resumed if it exists), in
---points equal chunks of the --steps budget (default: the preset's train.steps), with any
+--points equal chunks of the --steps budget (default: the preset's train.steps; a preset
+whose learning rates fall to 0 over its budget then falls to 0 over this one), with any
 key=value config overrides; after each chunk the latest checkpoint
 generates --n clips that `gan_jax.evaluate.score` scores against --classifier. One JSON
 line per point (training minutes so far, IS, FD, NDB, ...; the first line is the machine,
@@ -40,7 +41,13 @@ def curve(model: str, preset: str, data, overrides, clf, workdir: Path, steps: i
     """Yields one dict of scores per point of `model`'s training (steps: the preset's if None)."""
     _, cfg = configs.get_config(model, preset)
     overrides = ([("data.path", data)] if data else []) + list(overrides)
-    steps = steps or config_lib.override_all(cfg, overrides).train.steps
+    base = config_lib.override_all(cfg, overrides).train
+    steps = steps or base.steps
+    if base.lr_decay_steps == base.steps != steps and not any(
+            key == "train.lr_decay_steps" for key, _ in overrides):
+        # A preset whose learning rates reach 0 at the end of its budget does so at the end
+        # of this one too; otherwise a shorter budget would stop with the rate still high.
+        overrides.append(("train.lr_decay_steps", str(steps)))
     minutes = 0.0
     for k in range(1, points + 1):
         budget = round(steps * k / points)

@@ -18,6 +18,7 @@ def fake_training(monkeypatch):
     calls = {"at": 0, "stop_at": None, "scored": []}
 
     def train(cfg, workdir, progress):
+        calls["lr_decay_steps"] = cfg.train.lr_decay_steps
         step = max(calls["at"], cfg.train.steps)
         if calls["stop_at"] is not None and calls["stop_at"] < step:
             step, calls["at"] = calls["stop_at"], calls["stop_at"]
@@ -54,3 +55,12 @@ def test_ctrl_c_stops_the_benchmark_with_exit_130(fake_training, tmp_path, monke
     fake_training.update(at=0, stop_at=10)
     assert BQ.main() == 130
     assert "run the same command to resume" in capsys.readouterr().err
+
+
+def test_a_budget_of_steps_moves_the_presets_lr_decay_with_it(fake_training, tmp_path):
+    # The quick SpecGAN's learning rates fall to 0 over its 900 steps: over 600 with --steps 600.
+    next(BQ.curve("specgan", "quick", None, [], None, tmp_path / "a", 600, 2, 10))
+    assert fake_training["lr_decay_steps"] == 600
+    next(BQ.curve("specgan", "quick", None, [("train.lr_decay_steps", "2000")], None,
+                  tmp_path / "b", 600, 2, 10))
+    assert fake_training["lr_decay_steps"] == 2000      # asked for: kept
