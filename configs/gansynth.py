@@ -34,12 +34,11 @@ quick -- the CPU default (`--preset auto`), not in the paper: 0.5 s notes at 8 k
     python train.py --model gansynth --data /path/to/nsynth-gm
   1600 steps trained in 16 min on a 2-core CPU whose f32 matmul read 90 GFLOP/s, shared
   with other work part of the time (the lazy-R1 step runs as its own executable;
-  benchmarks/RESULTS.md). It does not yet meet
-  the pitch target (50 %): at the end, on nsynth-gm, pYIN recovers the requested pitch
-  for 9.3 % of 1000 notes and the pitch classifier for 3.0 % (real notes: 96.5 % and
-  95.3 %); the paper's pitch input and lr 2e-4 gave 1.8 % and 1.1 % (benchmarks/QUALITY.md).
-  G now fools D's pitch classifier (cross-entropy 0.4-0.7 on fakes; chance 4.1), with
-  features that are not yet the pitch.
+  benchmarks/RESULTS.md). It does not yet meet the pitch target (50 %): at the end, on
+  nsynth-gm, pYIN recovers the requested pitch for 9.3 % of 1000 notes and the pitch
+  classifier for 3.0 % (real notes: 96.5 % and 95.3 %); the paper's pitch input and lr
+  2e-4 gave 1.8 % and 1.1 % (benchmarks/QUALITY.md). G now fools D's pitch classifier
+  (cross-entropy 0.4-0.7 on fakes; chance 4.1), with features that are not yet the pitch.
 """
 
 import dataclasses
