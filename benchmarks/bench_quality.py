@@ -118,7 +118,7 @@ def main() -> int:
                    help="pitched models: also check each note's pitch with librosa.pyin")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="config overrides for every model, as train.py takes them")
-    args = p.parse_args()
+    args = p.parse_intermixed_args()   # key=value before and after the options alike
     overrides = [item.split("=", 1) for item in args.overrides]
     if any(len(o) != 2 for o in overrides):
         p.error("overrides must be key=value")

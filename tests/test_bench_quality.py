@@ -18,7 +18,7 @@ def fake_training(monkeypatch):
     calls = {"at": 0, "stop_at": None, "scored": []}
 
     def train(cfg, workdir, progress):
-        calls["lr_decay_steps"] = cfg.train.lr_decay_steps
+        calls["lr_decay_steps"], calls["lr"] = cfg.train.lr_decay_steps, cfg.train.lr
         step = max(calls["at"], cfg.train.steps)
         if calls["stop_at"] is not None and calls["stop_at"] < step:
             step, calls["at"] = calls["stop_at"], calls["stop_at"]
@@ -64,3 +64,13 @@ def test_a_budget_of_steps_moves_the_presets_lr_decay_with_it(fake_training, tmp
     next(BQ.curve("specgan", "quick", None, [("train.lr_decay_steps", "2000")], None,
                   tmp_path / "b", 600, 2, 10))
     assert fake_training["lr_decay_steps"] == 2000      # asked for: kept
+
+
+def test_overrides_may_come_before_and_after_the_options(fake_training, tmp_path, monkeypatch):
+    monkeypatch.setattr(BQ, "matmul_peak", lambda: 1.0)
+    monkeypatch.setattr(BQ.classifier, "load_classifier", lambda folder: None)
+    monkeypatch.setattr(sys, "argv", ["bench_quality.py", "--model", "specgan", "--preset", "quick",
+                                      "--classifier", "c", "--workdir", str(tmp_path), "--points",
+                                      "1", "train.lr=1e-3", "--steps", "600", "data.split=train"])
+    assert BQ.main() == 0
+    assert (fake_training["lr"], fake_training["lr_decay_steps"]) == (1e-3, 600)
