@@ -23,6 +23,8 @@ from gan_jax.models import make_nets
 FULL = gs.GANSynthConfig()
 SMALL = gs.GANSynthConfig(fmap_base=256, fmap_max=8, latent_dim=8)   # widths 8 ... 8, 4, 2
 B = 4
+QUICK_GEOMETRY = dict(sample_rate=8000, slice_len=4000, num_resolutions=4, start_height=8,
+                      start_width=16, progressive=False)   # the quick preset's 64x128
 
 
 def count(tree):
@@ -75,6 +77,7 @@ def stage_resolution(cfg, stage):
     (dict(pitch_min=90), "model.pitch_max"),
     (dict(start_width=12), "model.start_width"),
     (dict(pitch_gain=0.0), "model.pitch_gain"),
+    (dict(pitch_template="d"), "model.pitch_template"),
 ])
 def test_config_validation_names_the_field(kw, field):
     with pytest.raises(ValueError, match=field):
@@ -421,8 +424,7 @@ def test_pitch_gain_strengthens_the_pitch_input():
     """model.pitch_gain scales the one-hot before the joint pixel norm with z: with the same
     weights, changing the pitch moves G's output as much as changing z at gain 16 (measured:
     1.0x), a sixth as much at the paper's 1 (0.16x: one input in 317)."""
-    cfg = gs.GANSynthConfig(sample_rate=8000, slice_len=4000, num_resolutions=4, start_height=8,
-                            start_width=16, fmap_base=256, fmap_max=8, progressive=False)
+    cfg = gs.GANSynthConfig(fmap_base=256, fmap_max=8, **QUICK_GEOMETRY)
     z = gs.sample_latent(cfg, jax.random.key(0), 2 * B)
     pch = pitch_onehot(cfg, [30, 45, 60, 75] * 2)
     params = gs.Generator(cfg).init(jax.random.key(1), z, pch)
@@ -436,6 +438,49 @@ def test_pitch_gain_strengthens_the_pitch_input():
     (by_pitch_1, by_z_1), (by_pitch_16, by_z_16) = moves(1.0), moves(16.0)
     assert by_pitch_1 < 0.3 * by_z_1
     assert by_pitch_16 > 0.7 * by_z_16
+
+
+def test_pitch_templates_put_the_partials_where_the_representation_does():
+    """Linear axis at 8 kHz, n_fft 256 (31.25 Hz a bin, DC dropped: bin index i is
+    (i + 1) x 31.25 Hz): A4's template peaks at 440 Hz, with its 2nd partial above the
+    trough between them; an octave up moves the peak by an octave."""
+    cfg = gs.GANSynthConfig(representation="if", **QUICK_GEOMETRY)
+    t = gs.pitch_templates(cfg)
+    assert t.shape == (61, 64, 128, 2) and t.dtype == np.float32
+    assert -1.0 <= t.min() and t.max() <= 1.0          # normalised like D's input
+    mag = lambda midi: t[midi - 24, 32:, :, 0].mean(axis=0)   # the steady half
+    bin_of = lambda hz: round(hz / 31.25) - 1
+    a4, a5 = mag(69), mag(81)
+    assert int(np.argmax(a4)) == bin_of(440.0) and int(np.argmax(a5)) == bin_of(880.0)
+    assert a4[bin_of(880.0)] > a4[bin_of(660.0)] + 0.2
+    # mel_if warps the same partials, but keeps notes apart wherever the bins resolve them
+    mel = gs.pitch_templates(gs.GANSynthConfig(**QUICK_GEOMETRY))[:, 32:, :, 0].mean(axis=1)
+    assert np.corrcoef(mel[60 - 24], mel[72 - 24])[0, 1] < 0.5
+
+
+def test_pitch_template_channels_and_what_they_reach():
+    """"g": every 3x3 conv of G reads C more channels (the template at its resolution); "g+d":
+    so does each from_rgb of D, which then depends on the labels even without a projection."""
+    base = gs.GANSynthConfig(fmap_base=256, fmap_max=8, latent_dim=8, class_head="ac",
+                             **QUICK_GEOMETRY)
+    cfgs = {t: dataclasses.replace(base, pitch_template=t) for t in ("none", "g", "g+d")}
+    z = gs.sample_latent(base, jax.random.key(0), B)
+    pch = pitch_onehot(base, [30, 45, 60, 75])
+    x = jnp.zeros((B, 64, 128, 2))
+    g = {t: gs.Generator(c).init(jax.random.key(1), z, pch) for t, c in cfgs.items()}
+    d = {t: gs.Discriminator(c).init(jax.random.key(1), x, label_B=jnp.arange(B))
+         for t, c in cfgs.items()}
+    convs = [f"block_{b}_conv{i}" for b in range(1, 5) for i in (0, 1)][1:]   # not the latent one
+    widths = [gs.num_filters(base, int(n[6])) for n in convs]
+    assert count(g["g"]) - count(g["none"]) == sum(9 * 2 * w for w in widths)
+    assert count(d["g"]) == count(d["none"])
+    assert count(d["g+d"]) - count(d["none"]) == sum(2 * gs.num_filters(base, b) for b in range(1, 5))
+    apply_g = lambda p, c, pitch: gs.Generator(c).apply(p, z, pitch_onehot(base, pitch))
+    moved = jnp.abs(apply_g(g["g"], cfgs["g"], [30] * B) - apply_g(g["g"], cfgs["g"], [75] * B))
+    assert float(moved.mean()) > 0
+    x = gs.Generator(cfgs["none"]).apply(g["none"], z, pch)
+    d_logit = lambda labels: gs.Discriminator(cfgs["g+d"]).apply(d["g+d"], x, label_B=labels)[0]
+    assert not np.allclose(d_logit(jnp.zeros(B, jnp.int32)), d_logit(jnp.full(B, 50)))
 
 
 # ----------------------------------------------------------------------------

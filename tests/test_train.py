@@ -132,6 +132,18 @@ def test_class_conditional_heads_train(model, head):
     assert ("class_embedding" in state.d_params) == ("projection" in head)
 
 
+def test_gansynth_pitch_template_trains_through_r1():
+    # "g+d" makes D read the labels with a plain AC head: the step must pass them to every D
+    # call, the R1 penalty's included.
+    cfg = tiny_config("gansynth", **{"model.pitch_template": "g+d", "model.class_head": "ac",
+                                     "train.loss": "non-saturating", "train.r1_weight": 1.0,
+                                     "train.r1_every": 1})
+    state, metrics = _run(cfg, jax.devices()[:1], n_steps=2)
+    assert all(np.isfinite(v) for v in metrics[-1].values()) and metrics[-1]["r1"] > 0
+    assert state.d_params["block_1_from_rgb"]["kernel"].shape[2] == 4   # [mag, IF] + template
+    assert state.g_params["block_2_conv0"]["kernel"].shape[2] == 8 + 2
+
+
 def test_diffaug_changes_what_d_sees_and_trains():
     kw = {"train.n_critic": 1, "train.loss": "non-saturating", "train.r1_weight": 1.0}
     _, plain = _run(tiny_config("specgan", **kw), jax.devices()[:1], n_steps=2)

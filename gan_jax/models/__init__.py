@@ -114,7 +114,10 @@ MODELS = {
                          decode=gansynth.decode, compute_stats=gansynth.compute_stats,
                          spectrogram=True,
                          num_classes=lambda cfg: cfg.num_pitches,
-                         d_labels=_projection_head,   # always conditional (on pitch)
+                         # always conditional (on pitch); D reads the pitches for a
+                         # projection head or the pitch template
+                         d_labels=lambda cfg: (_projection_head(cfg)
+                                               or cfg.pitch_template == "g+d"),
                          d_classifier=_classifier,
                          sample_labels=gansynth.sample_labels,
                          schedule=lambda cfg, images: gansynth.stage_and_alpha(images, cfg),

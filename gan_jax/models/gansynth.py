@@ -65,6 +65,7 @@ train.g_ac_weight).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import flax.linen as nn
@@ -77,6 +78,7 @@ from gan_jax.models import layers
 from gan_jax.models.wavegan import CLASS_HEADS, check_class_head
 
 REPRESENTATIONS = ("mel_if", "if", "mag")
+PITCH_TEMPLATES = ("none", "g", "g+d")
 LRELU_SLOPE = 0.2           # tf.nn.leaky_relu default
 PIXEL_NORM_EPS = 1e-8
 MBSTD_EPS = 1e-6
@@ -105,6 +107,9 @@ class GANSynthConfig:
                                      # equalized-lr weights change by ~lr a step in units of
                                      # their N(0, 1) init, so G takes far longer than a CPU
                                      # budget to amplify it; at 16 pitch and z weigh the same
+    pitch_template: str = "none"     # "g": G's 3x3 convs also read the encoded harmonic tone
+                                     # of the asked pitch (`pitch_templates`) as more channels;
+                                     # "g+d": D's input too; "none" = the paper (one-hot only)
     class_head: str = "ac"           # D's pitch head: "ac", the paper's auxiliary classifier,
                                      # or another of wavegan.CLASS_HEADS ("projection+ac": + a
                                      # projection, the quick SpecGAN's recipe; not in the paper)
@@ -128,6 +133,9 @@ class GANSynthConfig:
 
     def __post_init__(self):
         check_class_head(self.class_head)
+        if self.pitch_template not in PITCH_TEMPLATES:
+            raise ValueError(f"model.pitch_template must be one of {', '.join(PITCH_TEMPLATES)}, "
+                             f"got {self.pitch_template!r}")
         if self.gp_space not in ("raw", "normalized"):
             raise ValueError(f"model.gp_space must be raw or normalized, got {self.gp_space!r}")
         if self.representation not in REPRESENTATIONS:
@@ -397,6 +405,40 @@ class EqDense(nn.Module):
 
 
 # ----------------------------------------------------------------------------
+# Pitch templates (not in the paper)
+
+
+@functools.lru_cache(maxsize=8)
+def pitch_templates(cfg: GANSynthConfig) -> np.ndarray:
+    """[pitches, H, W, C]: D's input (`encode`) for a steady harmonic tone at each pitch,
+    partials 1/k up to Nyquist, peak 1 -- what the representation makes of the pitch alone.
+
+    With `model.pitch_template`, G's convs read it as more channels, as a neural
+    source-filter vocoder reads a sine excitation made from f0 (Wang et al. 2019): placing
+    energy where the template has partials is a local rule, the same for every pitch, where
+    the one-hot input leaves G to learn 61 placements from the data. Below ~MIDI 45 the
+    partials are closer than the quick preset's bins; there the pitch shows in the
+    template as the frames' beating (IF and magnitude over time), which is why the
+    template keeps its time axis.
+    """
+    t_T = np.arange(cfg.slice_len) / cfg.sample_rate
+    f0_P = 440.0 * 2.0 ** ((np.arange(cfg.pitch_min, cfg.pitch_max + 1) - 69) / 12)
+    tone_PxT = np.zeros((cfg.num_pitches, cfg.slice_len))
+    for k in range(1, int(cfg.sample_rate / 2 / f0_P.min()) + 1):
+        audible_P = k * f0_P < cfg.sample_rate / 2
+        tone_PxT += audible_P[:, None] / k * np.sin(2 * np.pi * k * f0_P[:, None] * t_T)
+    tone_PxT /= np.abs(tone_PxT).max(axis=1, keepdims=True)
+    with jax.ensure_compile_time_eval():
+        return np.asarray(encode(cfg, jnp.asarray(tone_PxT[..., None], jnp.float32)))
+
+
+def with_template(x_BxHxWxC, template_BxNxFxC):
+    """x with the template, average-pooled to x's resolution, as more channels."""
+    t = downscale(template_BxNxFxC, template_BxNxFxC.shape[1] // x_BxHxWxC.shape[1])
+    return jnp.concatenate([x_BxHxWxC, t.astype(x_BxHxWxC.dtype)], axis=-1)
+
+
+# ----------------------------------------------------------------------------
 # Networks (gansynth.md §2.4, §2.5)
 
 
@@ -419,6 +461,12 @@ class Generator(nn.Module):
         # blocks get weight 0 and do not change the output.
         n = c.num_resolutions if self.is_initializing() else stage_num_blocks(stage)
         k = (c.kernel_size, c.kernel_size)
+        if c.pitch_template == "none":
+            template = lambda x: x   # noqa: E731
+        else:
+            t_BxNxFxC = jnp.einsum("bp,pnfc->bnfc", pitch_BxP.astype(jnp.float32),
+                                   pitch_templates(c))
+            template = lambda x: with_template(x, t_BxNxFxC)   # noqa: E731
         pitch_BxP = c.pitch_gain * pitch_BxP.astype(z_BxZ.dtype)
         x = pixel_norm(jnp.concatenate([z_BxZ, pitch_BxP], axis=-1))
         out = None
@@ -429,10 +477,10 @@ class Generator(nn.Module):
             else:
                 x = upscale(x, 2)
                 x = EqConv(num_filters(c, b), k, slope=0.0, double_grad=False,
-                           name=f"block_{b}_conv0")(x)
+                           name=f"block_{b}_conv0")(template(x))
             x = pixel_norm(lrelu(x))
             x = pixel_norm(lrelu(EqConv(num_filters(c, b), k, slope=0.0, double_grad=False,
-                                        name=f"block_{b}_conv1")(x)))
+                                        name=f"block_{b}_conv1")(template(x))))
             rgb = jnp.tanh(EqConv(c.channels, (1, 1), slope=1.0, double_grad=False,
                                   name=f"block_{b}_to_rgb")(x))
             term = generator_alpha(b, p) * upscale(rgb, 2 ** (c.num_resolutions - b))
@@ -460,6 +508,11 @@ class Discriminator(nn.Module):
         # on the lower from_rgb, i.e. are discarded.
         n = c.num_resolutions if self.is_initializing() else stage_num_blocks(stage)
         k = (c.kernel_size, c.kernel_size)
+        if c.pitch_template == "g+d":
+            # D reads the template of the pitch x is labelled with, beside x, so it can check
+            # the partials against the asked pitch locally.
+            x_BxHxWxC = with_template(
+                x_BxHxWxC, jnp.asarray(pitch_templates(c))[label_B])
         lods = {b: lrelu(EqConv(num_filters(c, b), (1, 1), slope=0.0, name=f"block_{b}_from_rgb")(
                     downscale(x_BxHxWxC, 2 ** (c.num_resolutions - b))))
                 for b in range(n, 0, -1)}
