@@ -131,12 +131,28 @@ def _conv_valid_bwd(res, g):
     taps = w.shape[:nd]
     g_full = jnp.pad(g, [(0, 0)] + [(t - 1, t - 1) for t in taps] + [(0, 0)])
     dx = conv_valid(g_full, jnp.swapaxes(jnp.flip(w, axis=tuple(range(nd))), -1, -2))
+    return dx, _kernel_grad(x, g, taps)
+
+
+def _kernel_grad(x, g, taps):
+    """dw[*t, i, o] = sum over b, l of x[b, l + t, i] g[b, l, o], for the kernel [*taps, I, O].
+
+    1-D: one convolution whose features are the batch (x as [I, L', B], g as a [L, B, O]
+    kernel), 1.1-3x faster than the per-tap matmuls below at WaveGAN's quick shapes (9 of
+    its 10 layers, 2-core CPU, benchmarks/RESULTS.md). 2-D: one matmul per tap, which was
+    faster there for all but one of SpecGAN's and GANSynth's quick layers (up to 3.5x).
+    """
+    nd = x.ndim - 2
+    if nd == 1:
+        dw = jax.lax.conv_general_dilated(jnp.moveaxis(x, (0, 2), (2, 0)), jnp.moveaxis(g, 0, 1),
+                                          (1,), "VALID", dimension_numbers=_dn(1, "IO"))
+        return jnp.moveaxis(dw, 0, 1)
     out = g.shape[1:-1]
     dw = jnp.stack([
         jnp.einsum("b...i,b...o->io", x[(slice(None),) + tuple(
             slice(o, o + n) for o, n in zip(offset, out))], g)
         for offset in itertools.product(*(range(t) for t in taps))])
-    return dx, dw.reshape(w.shape)
+    return dw.reshape(tuple(taps) + dw.shape[-2:])
 
 
 conv_valid.defvjp(_conv_valid_fwd, _conv_valid_bwd)
