@@ -10,6 +10,8 @@ from gan_jax.models import layers
 
 CASES = [  # (kernel, stride, input shape [B, *L, C]) -- WaveGAN, its stride-2 layer, SpecGAN
     ((25,), (4,), (2, 32, 3)),
+    ((25,), (4,), (2, 16, 3)),    # 4 positions at the low rate: its padding kept unfused
+    ((25,), (4,), (2, 512, 3)),   # longer than layers.SMALL_INPUT: the other kernel gradient
     ((25,), (2,), (2, 16, 3)),
     ((5, 5), (2, 2), (2, 8, 4, 3)),
 ]

@@ -103,9 +103,25 @@ def _phase_kernel(w, kind: str, strides: Sequence[int]):
     return jnp.einsum(spec, *(jnp.asarray(m, w.dtype) for m in mats), w), list(pads)
 
 
+SMALL_INPUT = 32   # 1-D inputs up to this length keep their padding unfused
+
+
+def _unfused(x):
+    """x, kept from fusing into the 1-D conv that reads it when it is short.
+
+    Why: XLA fuses the caller's jnp.pad into a conv as conv padding, and XLA:CPU runs a
+    padded 1-D conv over a few positions ~30-100x slower than the same conv on the padded
+    input (WaveGAN at 4096 samples, G's first layer, 4 positions: 67 against 0.6 ms). Not
+    2-D: with their small convs unfused, SpecGAN's and GANSynth's quick steps ran 25-30 %
+    slower (benchmarks/RESULTS.md).
+    """
+    return jax.lax.optimization_barrier(x) if x.ndim == 3 and x.shape[1] <= SMALL_INPUT else x
+
+
 def _conv_valid_raw(x, w):
     nd = x.ndim - 2
-    return jax.lax.conv_general_dilated(x, w, (1,) * nd, "VALID", dimension_numbers=_dn(nd, "IO"))
+    return jax.lax.conv_general_dilated(_unfused(x), w, (1,) * nd, "VALID",
+                                        dimension_numbers=_dn(nd, "IO"))
 
 
 @jax.custom_vjp
@@ -139,11 +155,13 @@ def _kernel_grad(x, g, taps):
 
     1-D: one convolution whose features are the batch (x as [I, L', B], g as a [L, B, O]
     kernel), 1.1-3x faster than the per-tap matmuls below at WaveGAN's quick shapes (9 of
-    its 10 layers, 2-core CPU, benchmarks/RESULTS.md). 2-D: one matmul per tap, which was
-    faster there for all but one of SpecGAN's and GANSynth's quick layers (up to 3.5x).
+    its 10 layers, 2-core CPU, benchmarks/RESULTS.md); not for inputs of a few positions,
+    where JAX's derivatives of that conv (R1's double backward) are padded convs on XLA:CPU's
+    slow path (`_unfused`). 2-D: one matmul per tap, which was faster there for all but one
+    of SpecGAN's and GANSynth's quick layers (up to 3.5x).
     """
     nd = x.ndim - 2
-    if nd == 1:
+    if nd == 1 and x.shape[1] > SMALL_INPUT:
         dw = jax.lax.conv_general_dilated(jnp.moveaxis(x, (0, 2), (2, 0)), jnp.moveaxis(g, 0, 1),
                                           (1,), "VALID", dimension_numbers=_dn(1, "IO"))
         return jnp.moveaxis(dw, 0, 1)
