@@ -416,9 +416,9 @@ def pitch_templates(cfg: GANSynthConfig) -> np.ndarray:
     With `model.pitch_template`, G's convs read it as more channels, as a neural
     source-filter vocoder reads a sine excitation made from f0 (Wang et al. 2019): placing
     energy where the template has partials is a local rule, the same for every pitch, where
-    the one-hot input leaves G to learn 61 placements from the data. Below ~MIDI 45 the
-    partials are closer than the quick preset's bins; there the pitch shows in the
-    template as the frames' beating (IF and magnitude over time), which is why the
+    the one-hot input leaves G to learn 61 placements from the data. Below ~MIDI 36 the
+    partials are closer than the quick preset's mel bins (~MIDI 44 at 64x128); there the
+    pitch shows in the template as the frames' beating (IF and magnitude over time), which is why the
     template keeps its time axis.
     """
     t_T = np.arange(cfg.slice_len) / cfg.sample_rate
