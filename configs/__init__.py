@@ -49,16 +49,16 @@ def small(cfg, dim: int = 16, batch_size: int = 16):
                                   sample_every=200, ckpt_every=200))
 
 
-def quick(cfg, *, dim: int = 16, batch_size: int = 32, steps: int = 1100,
+def quick(cfg, *, steps: int, dim: int = 16, batch_size: int = 32, slice_len: int = 8192,
           r1_weight: float = 1.0, lr: float = 2e-4, d_lr: float = 2e-4, ema: float = 0.99):
-    """The `quick` CPU preset of a WaveGAN/SpecGAN reference config: 8192 samples at 8 kHz,
+    """The `quick` CPU preset of a WaveGAN/SpecGAN reference config: 8 kHz (8192 samples),
     the non-saturating loss with a lazy R1 penalty and one D step per G step instead of
     WGAN-GP with five, learning rates that fall linearly to 0 over the budget (at a constant
     rate the scores peaked and fell back), and an EMA of G for sampling -- a recipe that
     learns in a CPU half hour (configs/wavegan.py, configs/specgan.py give the measured
     scores)."""
     return dataclasses.replace(
-        cfg, model=dataclasses.replace(cfg.model, dim=dim, slice_len=8192),
+        cfg, model=dataclasses.replace(cfg.model, dim=dim, slice_len=slice_len),
         data=dataclasses.replace(cfg.data, sample_rate=8000),
         train=dataclasses.replace(
             cfg.train, loss="non-saturating", r1_weight=r1_weight, r1_every=4, n_critic=1,

@@ -30,7 +30,7 @@ TINY = ["model.dim=2", "train.batch_size=4", "train.n_critic=2", "data.embedded_
         "train.log_every=1", "train.sample_every=3", "train.ckpt_every=2"]
 # model -> (tiny overrides, a change that alters parameter shapes, samples per clip)
 MODELS = {
-    "wavegan": (TINY, ("model.dim", "2", "3"), 8192),     # the quick presets: 8192 at 8 kHz
+    "wavegan": (TINY, ("model.dim", "2", "3"), 4096),     # the quick presets at 8 kHz
     "specgan": (TINY, ("model.dim", "2", "3"), 8192),
     # Stages of 2 steps: the first checkpoint (step 2) is already in stage 1. (The quick
     # preset does not grow; progressive here tests resuming across a stage.)

@@ -33,6 +33,8 @@ def _shapes(cfg, batch=2):
     # The quick preset's 8192 (not in the paper): start 8, five stride-4 layers, dim_mul 16.
     # G: 100*2048+2048 + 25*(256*128+128*64+64*32+32*16+16) + 128+64+32+16+1.
     (8192, 16, 1_295_489, 1_090_945),
+    # 4096 (quick): start 4, the same layers; G's and D's dense layers halve (1024 wide).
+    (4096, 16, 1_192_065, 1_089_921),
 ])
 def test_parameter_counts_and_shapes(slice_len, dim, g_params, d_params):
     cfg = W.WaveGANConfig(slice_len=slice_len, dim=dim)

@@ -19,12 +19,12 @@ import numpy as np
 from gan_jax.models.layers import (Conv, Dense, UpConv, class_projection, concat_minibatch_stddev,
                                    phase_shuffle)
 
-SLICE_LENS = (8192, 16384, 32768, 65536)
+SLICE_LENS = (4096, 8192, 16384, 32768, 65536)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class WaveGANConfig:
-    slice_len: int = 16384            # 16384 | 32768 | 65536 samples (paper); 8192 (quick)
+    slice_len: int = 16384            # 16384 | 32768 | 65536 samples (paper); 8192, 4096 (quick)
     channels: int = 1                 # audio channels generated and discriminated
     latent_dim: int = 100
     dim: int = 64                     # model width d
@@ -62,11 +62,11 @@ class WaveGANConfig:
     def layout(self):
         """(start shape, kernel, strides per layer, initial width multiplier) of G; D mirrors it.
 
-        Five stride-4 layers reach 16384 from 16 (and 8192 from 8, not in the paper); longer
-        slices add one stride-2 or -4 layer and start at dim_mul 32.
+        Five stride-4 layers reach 16384 from 16 (and 8192 from 8, 4096 from 4, not in the
+        paper); longer slices add one stride-2 or -4 layer and start at dim_mul 32.
         """
-        extra = {8192: (), 16384: (), 32768: ((2,),), 65536: ((4,),)}[self.slice_len]
-        start = (8,) if self.slice_len == 8192 else (16,)
+        extra = {32768: ((2,),), 65536: ((4,),)}.get(self.slice_len, ())
+        start = (min(self.slice_len // 1024, 16),)
         return start, (self.kernel_len,), ((4,),) * 5 + extra, 32 if extra else 16
 
 
