@@ -41,7 +41,8 @@ quick -- the CPU default (`--preset auto`), not in the paper: 0.5 s notes at 8 k
   with the asked pitch recovered by pYIN for 78.7 / 84.9 / 77.6 % of the notes and by the
   pitch classifier for 46.7 / 51.8 / 48.6 % (target 50 % each; the classifier itself
   names 67 % of held-out real notes right), FD 177-277. Without the template (gain 1, lr
-  2e-4) pYIN recovered 1.8 % and the classifier 1.1 %.
+  2e-4) pYIN recovered 1.8 % and the classifier 1.1 %. On the embedded notes (no --data,
+  seed 0): pYIN 79.4 %, a classifier trained on those notes 30.3 % (75 % on real ones).
 """
 
 import dataclasses
