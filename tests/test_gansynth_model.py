@@ -23,8 +23,9 @@ from gan_jax.models import make_nets
 FULL = gs.GANSynthConfig()
 SMALL = gs.GANSynthConfig(fmap_base=256, fmap_max=8, latent_dim=8)   # widths 8 ... 8, 4, 2
 B = 4
-QUICK_GEOMETRY = dict(sample_rate=8000, slice_len=4000, num_resolutions=4, start_height=8,
-                      start_width=16, progressive=False)   # the quick preset's 64x128
+# 0.5 s at 8 kHz as 64x128 (n_fft 256): the quick preset's rate and length (it is 32x256)
+GEOMETRY_64x128 = dict(sample_rate=8000, slice_len=4000, num_resolutions=4, start_height=8,
+                       start_width=16, progressive=False)
 
 
 def count(tree):
@@ -424,7 +425,7 @@ def test_pitch_gain_strengthens_the_pitch_input():
     """model.pitch_gain scales the one-hot before the joint pixel norm with z: with the same
     weights, changing the pitch moves G's output as much as changing z at gain 16 (measured:
     1.0x), a sixth as much at the paper's 1 (0.16x: one input in 317)."""
-    cfg = gs.GANSynthConfig(fmap_base=256, fmap_max=8, **QUICK_GEOMETRY)
+    cfg = gs.GANSynthConfig(fmap_base=256, fmap_max=8, **GEOMETRY_64x128)
     z = gs.sample_latent(cfg, jax.random.key(0), 2 * B)
     pch = pitch_onehot(cfg, [30, 45, 60, 75] * 2)
     params = gs.Generator(cfg).init(jax.random.key(1), z, pch)
@@ -444,7 +445,7 @@ def test_pitch_templates_put_the_partials_where_the_representation_does():
     """Linear axis at 8 kHz, n_fft 256 (31.25 Hz a bin, DC dropped: bin index i is
     (i + 1) x 31.25 Hz): A4's template peaks at 440 Hz, with its 2nd partial above the
     trough between them; an octave up moves the peak by an octave."""
-    cfg = gs.GANSynthConfig(representation="if", **QUICK_GEOMETRY)
+    cfg = gs.GANSynthConfig(representation="if", **GEOMETRY_64x128)
     t = gs.pitch_templates(cfg)
     assert t.shape == (61, 64, 128, 2) and t.dtype == np.float32
     assert -1.0 <= t.min() and t.max() <= 1.0          # normalised like D's input
@@ -454,7 +455,7 @@ def test_pitch_templates_put_the_partials_where_the_representation_does():
     assert int(np.argmax(a4)) == bin_of(440.0) and int(np.argmax(a5)) == bin_of(880.0)
     assert a4[bin_of(880.0)] > a4[bin_of(660.0)] + 0.2
     # mel_if warps the same partials, but keeps notes apart wherever the bins resolve them
-    mel = gs.pitch_templates(gs.GANSynthConfig(**QUICK_GEOMETRY))[:, 32:, :, 0].mean(axis=1)
+    mel = gs.pitch_templates(gs.GANSynthConfig(**GEOMETRY_64x128))[:, 32:, :, 0].mean(axis=1)
     assert np.corrcoef(mel[60 - 24], mel[72 - 24])[0, 1] < 0.5
 
 
@@ -462,7 +463,7 @@ def test_pitch_template_channels_and_what_they_reach():
     """"g": every 3x3 conv of G reads C more channels (the template at its resolution); "g+d":
     so does each from_rgb of D, which then depends on the labels even without a projection."""
     base = gs.GANSynthConfig(fmap_base=256, fmap_max=8, latent_dim=8, class_head="ac",
-                             **QUICK_GEOMETRY)
+                             **GEOMETRY_64x128)
     cfgs = {t: dataclasses.replace(base, pitch_template=t) for t in ("none", "g", "g+d")}
     z = gs.sample_latent(base, jax.random.key(0), B)
     pch = pitch_onehot(base, [30, 45, 60, 75])

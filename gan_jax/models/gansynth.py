@@ -418,8 +418,8 @@ def pitch_templates(cfg: GANSynthConfig) -> np.ndarray:
     energy where the template has partials is a local rule, the same for every pitch, where
     the one-hot input leaves G to learn 61 placements from the data. Below ~MIDI 36 the
     partials are closer than the quick preset's mel bins (~MIDI 44 at 64x128); there the
-    pitch shows in the template as the frames' beating (IF and magnitude over time), which is why the
-    template keeps its time axis.
+    pitch shows in the template as the frames' beating (IF and magnitude over time), which
+    is why the template keeps its time axis.
     """
     t_T = np.arange(cfg.slice_len) / cfg.sample_rate
     f0_P = 440.0 * 2.0 ** ((np.arange(cfg.pitch_min, cfg.pitch_max + 1) - 69) / 12)
