@@ -5,6 +5,8 @@
     python evaluate.py classifier --out cls/embedded8k --sample-rate 8000 --slice-len 8192
                                                      # ... as the quick presets make them (8 kHz)
     python evaluate.py classifier --pitch --data NSYNTH_DIR --out cls/pitch   # MIDI pitch of notes
+    python evaluate.py classifier --pitch --data NSYNTH_DIR --out cls/pitch8k --sample-rate 8000 --slice-len 4096
+                                                     # ... as GANSynth quick makes them (0.5 s, 8 kHz)
     python evaluate.py score --classifier cls/fsdd --workdir runs/wavegan-quick [--n 1000]
     python evaluate.py score --classifier cls/fsdd --audio my_clips/
 
@@ -32,6 +34,9 @@ def parse(argv):
     c.add_argument("--sample-rate", type=int, default=16000, help="the classifier's rate (Hz)")
     c.add_argument("--slice-len", type=int,
                    help="samples per clip at --sample-rate (default 16384; 64000 with --pitch)")
+    c.add_argument("--pitch-shift", type=int,
+                   help="--pitch: notes shifted by up to this many semitones in training, labels "
+                        "moved along (default 2; 0 = off)")
     c.add_argument("--seed", type=int, default=0)
     s = sub.add_parser("score", help="score a run's generated clips or a folder of clips")
     s.add_argument("--classifier", required=True, help="folder written by `evaluate.py classifier`")
@@ -74,10 +79,13 @@ def run(args, stop) -> int:
 def _classifier(evaluate, args) -> int:
     if args.slice_len is not None and args.slice_len < 1024:
         raise ValueError(f"--slice-len must be >= 1024 samples, got {args.slice_len}")
-    length = {} if args.slice_len is None else {"slice_len": args.slice_len}
+    if args.pitch_shift is not None and (args.pitch_shift < 0 or not args.pitch):
+        raise ValueError(f"--pitch-shift needs --pitch and a value >= 0, got {args.pitch_shift}")
+    given = {"slice_len": args.slice_len, "pitch_shift": args.pitch_shift}
+    options = {k: v for k, v in given.items() if v is not None}
     clf = evaluate.train_and_save(args.data, args.out, pitch=args.pitch, progress=not args.no_progress,
                                   steps=args.steps, width=args.width, sample_rate=args.sample_rate,
-                                  seed=args.seed, **length)
+                                  seed=args.seed, **options)
     info = clf.info
     print(f"held-out accuracy {info['heldout_accuracy']:.4f} on {info['heldout_clips']} clips "
           f"({info['heldout_source']}); temperature {clf.temperature:.3f}; saved to {args.out}",

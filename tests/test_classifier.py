@@ -56,6 +56,20 @@ def test_augment_changes_speed_and_position_but_keeps_the_sound():
     assert speed == 0.0 and np.all(np.abs(peaks - 1000) <= 1)
 
 
+def test_shift_pitch_moves_the_note_and_its_label_by_the_same_semitones():
+    x = jnp.asarray(np.stack([tone(1000)] * 64))
+    labels = jnp.asarray(np.tile([0, 1, 5, 9], 16))   # 10 classes: 0 and 9 can only go one way
+    y, moved = (np.asarray(a) for a in C.shift_pitch(jax.random.key(0), x, labels, 2, 10))
+    k = moved - np.asarray(labels)
+    assert np.all((moved >= 0) & (moved <= 9)) and np.all(np.abs(k) <= 2)
+    assert set(k[np.asarray(labels) == 5]) == {-2, -1, 0, 1, 2}
+    peaks = np.array([np.argmax(np.abs(np.fft.rfft(r[:8192]))) for r in y]) * SR / 8192
+    np.testing.assert_allclose(peaks, 1000 * 2.0 ** (k / 12), atol=SR / 8192)
+    # Pitch classifiers train with it, at >= 16 frames per clip whatever its length.
+    assert C.pitch_settings()["pitch_shift"] == 2
+    assert [C.pitch_settings(slice_len=n)["hop_length"] for n in (64000, 4096)] == [1024, 256]
+
+
 def test_junk_is_finite_varied_and_deterministic():
     real = jnp.asarray(np.stack([tone(300 + 50 * i) for i in range(8)]))
     a = np.asarray(C.junk(jax.random.key(1), real, 64, SR))
