@@ -24,15 +24,15 @@ def get_config(model: str, preset: str = "auto"):
 
 
 def conditional(cfg, num_classes: int = 10, truncation: float = 0.5, d_ac_weight: float = 3.0):
-    """A quick preset made class-conditional, the recipe with the best quick SpecGAN scores
-    (benchmarks/QUALITY.md). G is asked for a class drawn uniformly (FSDD's and SC09's ten
-    digits, the embedded set's ten sounds), so every class is generated; D has a projection
-    head and an auxiliary classifier (AC weight 3 on real data in D, 1 on fakes in G: with
-    10 in G, G learnt to fool D's classifier; with 10 in D, two seeds in three collapsed
-    onto one digit); DiffAugment (translation, cutout) on D's inputs, against a D that
-    learns 2,700 training clips by heart; samples drawn with truncation 0.5 (on FSDD IS
-    1.9-2.5 higher than with latents as drawn, FD 91-114 against 108-128). Unlabelled
-    data needs model.num_classes=0."""
+    """A quick preset made class-conditional, the recipe with the best quick SpecGAN and
+    WaveGAN scores (benchmarks/QUALITY.md). G is asked for a class drawn uniformly (FSDD's
+    and SC09's ten digits, the embedded set's ten sounds), so every class is asked for; D
+    has a projection head and an auxiliary classifier (AC weight 3 on real data in D, 1 on
+    fakes in G: with 10 in G, G learnt to fool D's classifier; with 10 in D, two seeds in
+    three collapsed onto one digit); DiffAugment (translation, cutout) on D's inputs,
+    against a D that learns 2,700 training clips by heart; samples drawn with truncation
+    0.5 (SpecGAN on FSDD: IS 1.9-2.5 higher than with latents as drawn, FD 91-114 against
+    108-128). Unlabelled data needs model.num_classes=0."""
     return dataclasses.replace(
         cfg, truncation=truncation,
         model=dataclasses.replace(cfg.model, num_classes=num_classes, class_head="projection+ac"),
