@@ -29,15 +29,16 @@ quick -- the CPU default (`--preset auto`), made to learn in a CPU half hour (no
     python train.py --model wavegan --data /path/to/fsdd/recordings data.split=train
     python train.py --model wavegan --data /path/to/unlabelled/audio model.num_classes=0
   A step (lazy-R1 cycle) takes 84 ms on a 2-core CPU whose f32 matmul reached 382
-  GFLOP/s: 4.2 min for the budget there, ~25 min scaled to 65 GFLOP/s (benchmarks/RESULTS.md;
-  a run with its sampling, scoring and checkpoints took 5.1-5.9 min at 430-470). Measured on FSDD's train split
-  (benchmarks/QUALITY.md, the FSDD classifier, n = 1000, G asked for uniform digits): IS
-  4.25 / 4.17 / 3.19 at 3000 steps for seeds 0 / 1 / 2 (3.85 / 4.11 / 2.95 with latents
-  as drawn), FD 96-113, 40-53 % of the clips the digit asked for; two to four digits
-  ("one", "two" on most seeds) never come out. Unconditional (model.num_classes=0) it
-  reached 3.05 / 2.10 / 2.60. On the embedded set IS 2.13 / 2.20 (seeds 0 / 1) with a
-  classifier trained on its 4096-sample clips (real ones 9.94; seed 0 3.96 with one
-  trained on 8192): the floor of 5 there is not met. Sample a digit with sample.py --label 7.
+  GFLOP/s: 4.2 min for the budget there, ~25 min scaled to 65 GFLOP/s
+  (benchmarks/RESULTS.md; a run with its sampling, scoring and checkpoints took 5.1-5.9
+  min at 430-470). Measured on FSDD's train split (benchmarks/QUALITY.md, the FSDD
+  classifier, n = 1000, G asked for uniform digits): IS 4.25 / 4.17 / 3.19 at 3000 steps
+  for seeds 0 / 1 / 2 (3.85 / 4.11 / 2.95 with latents as drawn), FD 96-113, 40-53 % of
+  the clips the digit asked for; two to four digits ("one", "two" on most seeds) never
+  come out. Unconditional (model.num_classes=0) it reached 3.05 / 2.10 / 2.60. On the
+  embedded set IS 2.13 / 2.20 (seeds 0 / 1) with a classifier trained on its 4096-sample
+  clips (real ones 9.94; seed 0 3.96 with one trained on 8192): the floor of 5 there is
+  not met. Sample a digit with sample.py --label 7.
 """
 
 import dataclasses

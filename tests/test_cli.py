@@ -322,7 +322,7 @@ def test_divergence_stops_at_once_and_keeps_the_last_good_checkpoint(project):
     for i in range(4):
         sf.write(clips / f"clip {i}.wav", 0.5 * rng.standard_normal(16384).astype(np.float32),
                  16000)
-    # Unlabelled clips: the quick preset is class-conditional, so as the README says for them,
+    # Unlabelled clips need model.num_classes=0: the quick preset is class-conditional.
     code, out = run(project, "train.py", "--model", "wavegan", "--data", "my clips", "--workdir",
                     "runs/diverged", *TINY, "model.num_classes=0", "train.debug_nan_at_step=5",
                     "--steps", "10")
