@@ -174,3 +174,38 @@ def test_spectral_norm_keeps_the_parameters_and_bounds_d():
     v = W.Discriminator(cfg).init(jax.random.key(1), x)
     plain = W.Discriminator(W.WaveGANConfig(slice_len=8192, dim=16, phase_shuffle=0))
     assert not np.allclose(W.Discriminator(cfg).apply(v, x), plain.apply(v, x))
+
+
+def test_stft_branch_of_d():
+    # [64 frames, 128 bins] of a 4096-sample clip with n_fft 256: three stride-2 convs of
+    # kernel 5 over frames, bins as channels (128 -> 64 -> 128 -> 256), so 8 x 256 more
+    # inputs to the output layer.
+    cfg = W.WaveGANConfig(slice_len=4096, dim=16, d_stft=(256,))
+    _, _, d_vars, logits = _shapes(cfg)
+    convs = 5 * 128 * 64 + 64 + 5 * 64 * 128 + 128 + 5 * 128 * 256 + 256
+    assert _count(d_vars["params"]) == 1_089_921 + convs + 8 * 256 and logits.shape == (2,)
+    # A second resolution, n_fft 64 ([256 frames, 32 bins] -> 32 x 256 more inputs).
+    _, _, d_vars, _ = _shapes(W.WaveGANConfig(slice_len=4096, dim=16, d_stft=(256, 64)))
+    convs64 = convs - 5 * 96 * 64
+    assert _count(d_vars["params"]) == 1_089_921 + convs + 8 * 256 + convs64 + 32 * 256
+    for bad in (16, 384, 1024):   # too small, not a power of 2, over slice_len / 8
+        with pytest.raises(ValueError, match="model.d_stft"):
+            W.WaveGANConfig(slice_len=4096, d_stft=(256, bad))
+
+
+def test_log_power_of_a_tone_and_its_gradients_at_silence():
+    sr, n_fft = 8000, 256
+    t = np.arange(4096) / sr
+    x = (0.5 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32)[None, :, None]
+    lp = np.asarray(W.log_power(jnp.asarray(x), n_fft))
+    assert lp.shape == (1, 64, 128, 1)
+    # Frames are centred: frame 18 starts at 18 * 64 - 128 = 1024. Periodic Hann window.
+    frame = x[0, 1024:1024 + n_fft, 0] * np.hanning(n_fft + 1)[:-1]
+    want = 0.1 * np.log(np.abs(np.fft.rfft(frame)[:128]) ** 2 + 1e-4)
+    np.testing.assert_allclose(lp[0, 18, :, 0], want, atol=1e-4)
+    assert lp[0, 20, :, 0].argmax() == 1000 * n_fft // sr     # the tone's bin, 32
+    # R1 differentiates D twice; |z| would give NaN there at exact silence, re^2 + im^2 does not.
+    w = jax.random.normal(jax.random.key(0), (1, 64, 128, 1))
+    d = lambda w, x: jnp.sum(W.log_power(x, n_fft) * w)
+    r1 = lambda w: jnp.sum(jax.grad(d, argnums=1)(w, jnp.zeros((2, 4096, 1))) ** 2)
+    assert bool(jnp.isfinite(jax.grad(r1)(w)).all())

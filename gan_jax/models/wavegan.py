@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax import spectral
 from gan_jax.models.layers import (Conv, Dense, UpConv, class_projection, concat_minibatch_stddev,
                                    phase_shuffle)
 
@@ -43,6 +44,8 @@ class WaveGANConfig:
     g_class_bias: bool = False        # conditional G: + a learned per-class bias on every hidden
                                       #   layer's channels, besides the one-hot after z
     spectral_norm: bool = False       # D's kernels over their largest singular value (SNGAN); off = paper
+    d_stft: tuple[int, ...] = ()      # D also reads the log-power STFT of each of these n_fft
+                                      #   (not in the paper; see Discriminator); () = off (paper)
     sample_rate: ClassVar[int | None] = None   # any rate: data.sample_rate decides
 
     @property
@@ -58,6 +61,10 @@ class WaveGANConfig:
         check_mbstd_group(self.mbstd_group)
         check_class_head(self.class_head)
         check_num_classes(self.num_classes)
+        for n_fft in self.d_stft:
+            if n_fft < 32 or n_fft & (n_fft - 1) or n_fft > self.slice_len // 8:
+                raise ValueError(f"model.d_stft must hold powers of 2 from 32 to slice_len / 8 "
+                                 f"= {self.slice_len // 8}, got {n_fft}")
 
     def layout(self):
         """(start shape, kernel, strides per layer, initial width multiplier) of G; D mirrors it.
@@ -168,6 +175,19 @@ class Generator(nn.Module):
         return x
 
 
+def log_power(x_BxTxC, n_fft: int):
+    """0.1 * log(|STFT|^2 + 1e-4), [B, T / hop, n_fft / 2, C], hop n_fft / 4: centred frames,
+    the last frame and the Nyquist bin dropped, so the frames halve evenly down D's convs.
+    Real and imaginary parts are squared, not `abs`: its gradient at 0 is NaN, and R1
+    differentiates twice. The floor 1e-4 sits ~40 dB under a full-scale tone's peak; the 0.1
+    keeps values near [-1, 1].
+    """
+    x_BxCxT = jnp.moveaxis(x_BxTxC, -1, 1).astype(jnp.float32)
+    s_BxCxFxN = spectral.stft(x_BxCxT, n_fft=n_fft, hop_length=n_fft // 4)
+    p = jnp.real(s_BxCxFxN) ** 2 + jnp.imag(s_BxCxFxN) ** 2
+    return jnp.transpose(0.1 * jnp.log(p[:, :, :-1, :-1] + 1e-4), (0, 3, 2, 1)).astype(x_BxTxC.dtype)
+
+
 class Discriminator(nn.Module):
     """Strided convs with leaky ReLU 0.2 (phase shuffle after layers 0-3 when configured)
     -> [a minibatch-stddev channel] -> flatten -> Dense 1; widths dim * 2^i.
@@ -186,6 +206,14 @@ class Discriminator(nn.Module):
       and away from the fake one, which a G that only fools a classifier of real data
       cannot satisfy (losses.d_class_loss, g_class_loss); "projection+adc": with the
       projection. Neither beat "projection+ac" on FSDD.
+
+    With `d_stft` (not in the papers) D also has a spectrogram branch per FFT size: the log
+    power of an STFT of the input (`log_power`), read by three stride-2 convs (kernel 5)
+    along time with the frequency bins as channels, widths dim * 4, 8, 16; their features
+    join the waveform features before the output (and class) heads. At quick sizes the
+    waveform convs let G keep the tonal artifacts of strided upsampling (peaks at multiples
+    of each layer's rate) and a noise floor far above the data's; on a frequency axis both
+    are plain to see (benchmarks/QUALITY.md).
     """
     cfg: Any
 
@@ -194,6 +222,7 @@ class Discriminator(nn.Module):
         c = self.cfg
         _, kernel, strides, _ = c.layout()
         shuffle = c.phase_shuffle
+        audio = x
         for i, s in enumerate(strides):
             x = Conv(c.dim * 2 ** i, kernel, s, impl=c.d_conv_impl or c.conv_impl,
                      spectral_norm=c.spectral_norm, name=f"downconv_{i}")(x)
@@ -208,6 +237,14 @@ class Discriminator(nn.Module):
             # short CPU runs (benchmarks/QUALITY.md).
             x = concat_minibatch_stddev(x, c.mbstd_group)
         x = x.reshape(x.shape[0], -1)
+        for n_fft in c.d_stft:
+            h = log_power(audio, n_fft)
+            h = h.reshape(*h.shape[:2], -1)   # frequency bins (x channels) as channels
+            for i in range(3):
+                h = Conv(c.dim * 2 ** (i + 2), (5,), (2,), impl=c.d_conv_impl or c.conv_impl,
+                         spectral_norm=c.spectral_norm, name=f"stft{n_fft}_conv_{i}")(h)
+                h = nn.leaky_relu(h, 0.2)
+            x = jnp.concatenate([x, h.reshape(h.shape[0], -1).astype(x.dtype)], axis=-1)
         logits = Dense(1, c.spectral_norm, name="output")(x)[:, 0]
         if not c.num_classes:
             return logits
