@@ -19,26 +19,27 @@ small -- the reference at 2-core-CPU size: dim 16, batch 16, the rest as referen
 
 quick -- the CPU default (`--preset auto`), made to learn in a CPU half hour (not in the
   paper): FSDD's native 8 kHz, 4096 samples (0.5 s, five stride-4 layers from 4), dim 16,
-  batch 32, the non-saturating loss with a lazy R1 penalty (gamma 10, every 4th step) and
+  batch 32, the non-saturating loss with a lazy R1 penalty (gamma 1, every 4th step) and
   one D step per G step, Adam (0.5, 0.99) at 1e-4 for G and 4e-4 for D falling linearly
-  to 0, an EMA (0.99) of G, 3000 steps; and class-conditional as SpecGAN quick
+  to 0, an EMA (0.99) of G, 2500 steps; class-conditional as SpecGAN quick
   (`configs.conditional`: ten classes, a projection D with an auxiliary classifier (AC
-  weights 3 in D, 1 in G), DiffAugment, samples at truncation 0.5), with a learned
-  per-class bias on each of G's hidden layers (`model.g_class_bias`).
+  weights 3 in D, 1 in G), DiffAugment), with a learned per-class bias on each of G's
+  hidden layers (`model.g_class_bias`); and D also reads a log-power spectrogram of its
+  input (`model.d_stft=256`), which shows it the tonal artifacts of G's upsampling that
+  its waveform convs let through. Samples use latents as drawn (truncation 1).
     python train.py --model wavegan
     python train.py --model wavegan --data /path/to/fsdd/recordings data.split=train
     python train.py --model wavegan --data /path/to/unlabelled/audio model.num_classes=0
-  A step (lazy-R1 cycle) takes 84 ms on a 2-core CPU whose f32 matmul reached 382
-  GFLOP/s: 4.2 min for the budget there, ~25 min scaled to 65 GFLOP/s
-  (benchmarks/RESULTS.md; a run with its sampling, scoring and checkpoints took 5.1-5.9
-  min at 430-470). Measured on FSDD's train split (benchmarks/QUALITY.md, the FSDD
-  classifier, n = 1000, G asked for uniform digits): IS 4.25 / 4.17 / 3.19 at 3000 steps
-  for seeds 0 / 1 / 2 (3.85 / 4.11 / 2.95 with latents as drawn), FD 96-113, 40-53 % of
-  the clips the digit asked for; two to four digits ("one", "two" on most seeds) never
-  come out. Unconditional (model.num_classes=0) it reached 3.05 / 2.10 / 2.60. On the
-  embedded set IS 2.13 / 2.20 (seeds 0 / 1) with a classifier trained on its 4096-sample
-  clips (real ones 9.94; seed 0 3.96 with one trained on 8192): the floor of 5 there is
-  not met. Sample a digit with sample.py --label 7.
+  A step (lazy-R1 cycle) takes 99-101 ms on a 2-core CPU whose f32 matmul reached 433-465
+  GFLOP/s: 4.2 min for the budget there, ~29 min scaled to 65 GFLOP/s
+  (benchmarks/RESULTS.md; a run with its sampling, scoring and checkpoints took 5.5-5.8
+  min). Measured on FSDD's train split (benchmarks/QUALITY.md, the FSDD classifier,
+  n = 1000, G asked for uniform digits): IS 5.48 / 7.23 / 7.10 at 2500 steps for seeds 0 /
+  1 / 2, FD 115-134, 72-86 % of the clips the digit asked for; "one" never comes out. The
+  3000-step preset before D's spectrogram branch reached 4.25 / 4.17 / 3.19 (FD 96-113).
+  On the embedded set IS 4.07 / 2.38 (seeds 0 / 1; FD 78 / 90; 2.13 / 2.20 before) with
+  a classifier trained on its 4096-sample clips (real ones 9.94): the floor of 5 there is
+  not met; kicks and toms rarely come out. Sample a digit with sample.py --label 7.
 """
 
 import dataclasses
@@ -59,14 +60,19 @@ def small() -> Config:
 
 def quick() -> Config:
     # TTUR and a stronger R1 beat the shared lr 2e-4 and gamma 1 (IS 2.2 against 2.0 at
-    # 1200 steps). Unconditional, WaveGAN gained with examples seen, not with other levers
-    # (3300 steps of 8192 samples reached IS 3.1, 1100 steps 2.1): 4096 samples (0.5 s, the
-    # whole of 75 % of FSDD's digits) run 1.7x the steps of 8192 in the same time. Made
-    # class-conditional as SpecGAN quick, with G's per-class biases, it reached IS 4.25
-    # where the unconditional one reached 3.05 and lost three digits (benchmarks/QUALITY.md).
-    cfg = configs.conditional(configs.quick(reference(), r1_weight=10.0, lr=1e-4, d_lr=4e-4,
-                                            slice_len=4096, steps=3000))
-    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, g_class_bias=True))
+    # 1200 steps, unconditional). Unconditional, WaveGAN gained with examples seen, not with
+    # other levers (3300 steps of 8192 samples reached IS 3.1, 1100 steps 2.1): 4096
+    # samples (0.5 s, the whole of 75 % of FSDD's digits) run 1.7x the steps of 8192 in the
+    # same time. Made class-conditional as SpecGAN quick, with G's per-class biases, it
+    # reached IS 4.25 where the unconditional one reached 3.05 and lost three digits; D's
+    # STFT branch took three seeds to 5.3-5.8 and the embedded set from 2.1-2.2 to 2.5-3.3,
+    # and with it R1 gamma 1 beat 10 again (embedded 4.23 / 3.47 against 3.30 / 2.45). The
+    # branch costs a fifth more per step, so 2500 steps keep the budget
+    # (benchmarks/QUALITY.md). With the branch, latents as drawn beat truncation 0.5.
+    cfg = configs.conditional(configs.quick(reference(), r1_weight=1.0, lr=1e-4, d_lr=4e-4,
+                                            slice_len=4096, steps=2500), truncation=1.0)
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, g_class_bias=True,
+                                                              d_stft=(256,)))
 
 
 PRESETS = {"reference": reference, "small": small, "quick": quick}
