@@ -57,11 +57,13 @@ class SpecGANConfig:
     g_class_bias: bool = False        # conditional G: + a learned per-class bias on every hidden
                                       #   layer's channels, besides the one-hot after z
     spectral_norm: bool = False       # D's kernels over their largest singular value (SNGAN); off = paper
-    # WaveGAN's G/D read these; SpecGAN fixes them (mono, no phase shuffle or post-filter).
+    # WaveGAN's G/D read these; SpecGAN fixes them (mono, no phase shuffle, post-filter or
+    # STFT branch: its D already reads a spectrogram).
     channels: ClassVar[int] = 1
     phase_shuffle: ClassVar[int] = 0
     phase_shuffle_per_example: ClassVar[bool] = False
     post_filter: ClassVar[bool] = False
+    d_stft: ClassVar[tuple[int, ...]] = ()
     audio_channels: ClassVar[int] = 1
     sample_rate: ClassVar[int | None] = None   # any rate: data.sample_rate decides
 
