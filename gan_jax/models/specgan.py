@@ -64,7 +64,6 @@ class SpecGANConfig:
     phase_shuffle_per_example: ClassVar[bool] = False
     post_filter: ClassVar[bool] = False
     d_stft: ClassVar[tuple[int, ...]] = ()
-    g_skip: ClassVar[bool] = False
     audio_channels: ClassVar[int] = 1
     sample_rate: ClassVar[int | None] = None   # any rate: data.sample_rate decides
 

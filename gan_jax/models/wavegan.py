@@ -46,8 +46,6 @@ class WaveGANConfig:
     spectral_norm: bool = False       # D's kernels over their largest singular value (SNGAN); off = paper
     d_stft: tuple[int, ...] = ()      # D also reads the log-power STFT of each of these n_fft
                                       #   (not in the paper; see Discriminator); () = off (paper)
-    g_skip: bool = False              # G sums a 1x1-conv output of every layer, linearly
-                                      #   upsampled (not in the paper; see Generator); off = paper
     sample_rate: ClassVar[int | None] = None   # any rate: data.sample_rate decides
 
     @property
@@ -134,13 +132,6 @@ class Generator(nn.Module):
     (conditional batch norm's shift, without the norm): the one-hot alone is one input among
     latent_dim + K to the first layer, a weak pull on a G that has 1350 steps to learn it.
     The biases start at 0, so G starts as the one-hot-only G.
-
-    With `g_skip` (not in the paper; StyleGAN2's "skip" generator) every hidden layer also
-    emits audio through a 1x1 conv; these are summed, each linearly upsampled to the next
-    layer's rate, and added to the last layer's output before the tanh. A layer at a low
-    rate can then put a low tone (a 50 Hz kick) straight into the output through a smooth
-    interpolation, instead of through every later zero-stuffing transposed conv, whose
-    images of it are the tonal artifacts D's STFT branch sees (benchmarks/QUALITY.md).
     """
     cfg: Any
 
@@ -165,24 +156,17 @@ class Generator(nn.Module):
         if c.batchnorm:   # after the reshape: over 16d channels, as the reference does
             x = _batchnorm(train)(x)
         x = nn.relu(class_bias(x, "z_project_class_bias"))
-        skip = None
         for i, s in enumerate(strides):
             last = i == len(strides) - 1
             dim_mul //= 2
             x = UpConv(channels if last else c.dim * dim_mul, kernel, s, mode=c.upsample,
                        impl=c.conv_impl, name=f"upconv_{i}")(x)
-            if skip is not None:
-                skip = jax.image.resize(skip, (*x.shape[:-1], channels), "linear")
             if last:
-                x = jnp.tanh(x if skip is None else x + skip)
+                x = jnp.tanh(x)
             else:
                 if c.batchnorm:
                     x = _batchnorm(train)(x)
                 x = nn.relu(class_bias(x, f"upconv_{i}_class_bias"))
-                if c.g_skip:
-                    out = Conv(channels, (1,) * len(kernel), impl=c.conv_impl,
-                               name=f"to_audio_{i}")(x)
-                    skip = out if skip is None else skip + out
         if c.post_filter:
             # After the tanh, as the reference. The reference filter has one output channel,
             # which silently mixes multi-channel audio down to mono; we keep `channels`.
