@@ -178,13 +178,13 @@ class Generator(nn.Module):
 def log_power(x_BxTxC, n_fft: int):
     """0.1 * log(|STFT|^2 + 1e-4), [B, T / hop, n_fft / 2, C], hop n_fft / 4: centred frames,
     the last frame and the Nyquist bin dropped, so the frames halve evenly down D's convs.
-    Real and imaginary parts are squared, not `abs`: its gradient at 0 is NaN, and R1
-    differentiates twice. The floor 1e-4 sits ~40 dB under a full-scale tone's peak; the 0.1
-    keeps values near [-1, 1].
+    The power is spectral.magnitude's re^2 + im^2, not `abs` squared: abs's gradient at 0 is
+    NaN, and R1 differentiates twice. The floor 1e-4 sits ~40 dB under a full-scale tone's
+    peak; the 0.1 keeps values near [-1, 1].
     """
     x_BxCxT = jnp.moveaxis(x_BxTxC, -1, 1).astype(jnp.float32)
     s_BxCxFxN = spectral.stft(x_BxCxT, n_fft=n_fft, hop_length=n_fft // 4)
-    p = jnp.real(s_BxCxFxN) ** 2 + jnp.imag(s_BxCxFxN) ** 2
+    p = spectral.magnitude(s_BxCxFxN, power=2.0)
     return jnp.transpose(0.1 * jnp.log(p[:, :, :-1, :-1] + 1e-4), (0, 3, 2, 1)).astype(x_BxTxC.dtype)
 
 
@@ -222,10 +222,11 @@ class Discriminator(nn.Module):
         c = self.cfg
         _, kernel, strides, _ = c.layout()
         shuffle = c.phase_shuffle
+        impl = c.d_conv_impl or c.conv_impl
         audio = x
         for i, s in enumerate(strides):
-            x = Conv(c.dim * 2 ** i, kernel, s, impl=c.d_conv_impl or c.conv_impl,
-                     spectral_norm=c.spectral_norm, name=f"downconv_{i}")(x)
+            x = Conv(c.dim * 2 ** i, kernel, s, impl=impl, spectral_norm=c.spectral_norm,
+                     name=f"downconv_{i}")(x)
             if c.batchnorm and i > 0:
                 x = _batchnorm(train=True)(x)   # D only ever runs in training mode
             x = nn.leaky_relu(x, 0.2)
@@ -241,8 +242,8 @@ class Discriminator(nn.Module):
             h = log_power(audio, n_fft)
             h = h.reshape(*h.shape[:2], -1)   # frequency bins (x channels) as channels
             for i in range(3):
-                h = Conv(c.dim * 2 ** (i + 2), (5,), (2,), impl=c.d_conv_impl or c.conv_impl,
-                         spectral_norm=c.spectral_norm, name=f"stft{n_fft}_conv_{i}")(h)
+                h = Conv(c.dim * 2 ** (i + 2), (5,), (2,), impl=impl, spectral_norm=c.spectral_norm,
+                         name=f"stft{n_fft}_conv_{i}")(h)
                 h = nn.leaky_relu(h, 0.2)
             x = jnp.concatenate([x, h.reshape(h.shape[0], -1).astype(x.dtype)], axis=-1)
         logits = Dense(1, c.spectral_norm, name="output")(x)[:, 0]
