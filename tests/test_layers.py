@@ -62,6 +62,26 @@ def test_nearest_upsample_conv_equals_repeat_then_conv(k, s, shape):
     _close(layers.UpConv(5, k, s, mode="nn", impl="phase").apply(v, x), ref.apply(v, up))
 
 
+@pytest.mark.parametrize("k,s", [((25,), (4,)), ((25,), (2,)), ((5, 5), (2, 2))])
+def test_balanced_transposed_conv_has_no_stride_pattern(k, s):
+    """A constant input through a "balanced" transposed conv comes out constant (away from
+    the edges), where the plain one of the same kernel repeats a pattern of period s; the
+    balanced layer is the plain one applied to `balance_phases`'s kernel, a projection."""
+    x = jnp.ones((1, *(16,) * len(s), 3))
+    v = layers.UpConv(5, k, s, mode="zeros").init(jax.random.key(1), x)
+    inner = (0,) + (slice(max(k) // 2 + max(s), -(max(k) // 2 + max(s))),) * len(s)
+    spread = lambda y: float(jnp.max(jnp.std(y[inner].reshape(-1, 5), axis=0)))
+    assert spread(layers.UpConv(5, k, s, mode="zeros").apply(v, x)) > 0.1
+    balanced = layers.balance_phases(v["params"]["kernel"], s)
+    _close(layers.balance_phases(balanced, s), balanced)
+    for impl in ("phase", "xla"):
+        y = layers.UpConv(5, k, s, mode="balanced", impl=impl).apply(v, x)
+        assert spread(y) < 1e-5
+        ref = layers.UpConv(5, k, s, mode="zeros", impl=impl).apply(
+            {"params": {**v["params"], "kernel": balanced}}, x)
+        _close(y, ref)
+
+
 def test_tf_same_alignment_of_transposed_conv():
     """A unit impulse through a k=25, s=4 transposed conv lands where TF puts it (10/11 split)."""
     x = jnp.zeros((1, 8, 1)).at[0, 3, 0].set(1.0)

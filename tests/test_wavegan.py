@@ -66,7 +66,7 @@ def test_batchnorm_and_post_filter_parameters():
     assert base.post_filter is False and base.batchnorm is False
 
 
-@pytest.mark.parametrize("mode", ["zeros", "nn", "linear", "cubic"])
+@pytest.mark.parametrize("mode", W.UPSAMPLE_MODES)
 def test_upsample_modes_and_stereo(mode):
     cfg = W.WaveGANConfig(dim=2, upsample=mode, channels=2, post_filter=True)
     g, x, d, logits = _shapes(cfg)
@@ -163,6 +163,32 @@ def test_class_conditional_g_and_d():
         W.WaveGANConfig(num_classes=1)
     with pytest.raises(ValueError, match="model.class_head"):
         W.WaveGANConfig(class_head="cgan")
+
+
+def test_class_filter_of_g():
+    # g_class_filter: one FIR of 64 taps per class before the tanh, a unit impulse at init
+    # (so G starts as without it); each clip is filtered by its own class's filter only,
+    # exactly as numpy's 'same' convolution (centre tap 32) would.
+    cfg = W.WaveGANConfig(slice_len=4096, dim=2, num_classes=3)
+    z, onehot = jax.random.uniform(jax.random.key(0), (3, 100)), jax.nn.one_hot(jnp.arange(3), 3)
+    g, gf = W.Generator(cfg), W.Generator(dataclasses.replace(cfg, g_class_filter=64))
+    g_vars, gf_vars = g.init(jax.random.key(1), z, onehot), gf.init(jax.random.key(1), z, onehot)
+    assert _count(gf_vars["params"]) == _count(g_vars["params"]) + 3 * 64
+    plain = np.asarray(g.apply(g_vars, z, onehot))
+    np.testing.assert_allclose(gf.apply(gf_vars, z, onehot), plain, atol=1e-6)
+    h = jax.random.normal(jax.random.key(2), (64,)) * 0.2
+    params = {**gf_vars["params"], "class_filter": gf_vars["params"]["class_filter"].at[1].set(h)}
+    out = np.asarray(gf.apply({"params": params}, z, onehot))
+    np.testing.assert_allclose(out[[0, 2]], plain[[0, 2]], atol=1e-6)
+    pre = np.arctanh(plain[1, :, 0].astype(np.float64))      # G's output before the tanh
+    expected = np.tanh(np.convolve(pre, np.asarray(h, np.float64))[32:32 + 4096])
+    np.testing.assert_allclose(out[1, :, 0], expected, atol=1e-5)
+    # Unconditional: one filter for every clip.
+    cfg0 = W.WaveGANConfig(slice_len=4096, dim=2, g_class_filter=64)
+    g0_vars = W.Generator(cfg0).init(jax.random.key(1), z)
+    assert g0_vars["params"]["class_filter"].shape == (1, 64)
+    with pytest.raises(ValueError, match="g_class_filter"):
+        W.WaveGANConfig(g_class_filter=-1)
 
 
 def test_spectral_norm_keeps_the_parameters_and_bounds_d():

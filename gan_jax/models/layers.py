@@ -320,9 +320,39 @@ class Conv(nn.Module):
         return y
 
 
+UPSAMPLE_MODES = ("zeros", "balanced", "nn", "linear", "cubic")
+
+
+def balance_phases(w, strides: Sequence[int]):
+    """`w` [*k, ...] less, in each of the prod(s) groups of taps that a transposed conv of
+    stride s applies to one output phase, its share of the group's difference from the mean
+    group sum: every phase then has the same DC gain.
+
+    A transposed conv of stride s is s stride-1 convs, one per output phase, each with
+    every s-th tap. A constant input (a bias, or the mean of a ReLU's output) then comes
+    out as a pattern of period s unless the s tap sums agree: the tones at each layer's
+    rate and its harmonics that WaveGAN's G makes in every clip (benchmarks/QUALITY.md).
+    Nearest-neighbour upsampling rules them out by filtering every layer with a box, which
+    also dulls everything above; this removes only the period-s part of the DC response.
+    A linear projection of the kernel, so the optimiser works on the balanced kernel's
+    gradient and the cost is a few small sums per step.
+    """
+    nd = len(strides)
+    ohs = [np.eye(s, dtype=np.float32)[np.arange(k) % s] for k, s in zip(w.shape[:nd], strides)]
+    letters = string.ascii_letters
+    k_, r_ = letters[:nd], letters[nd:2 * nd]
+    kr = ",".join(f"{k_[i]}{r_[i]}" for i in range(nd))
+    sums = jnp.einsum(f"{k_}...,{kr}->{r_}...", w, *ohs)                    # [*s, ...]
+    counts = np.einsum(f"{kr}->{r_}", *ohs)                                 # taps per phase
+    excess = (sums - sums.mean(axis=tuple(range(nd)), keepdims=True)) / counts.reshape(
+        counts.shape + (1,) * (w.ndim - nd))
+    return w - jnp.einsum(f"{r_}...,{kr}->{k_}...", excess, *ohs)
+
+
 class UpConv(nn.Module):
     """Upsampling by `strides` then a conv: `mode="zeros"` is TF's conv_transpose 'SAME'
-    (kernel `[*k, O, I]`, TF layout); "nn", "linear", "cubic" resize then conv (`[*k, I, O]`)."""
+    (kernel `[*k, O, I]`, TF layout), "balanced" the same with `balance_phases`'s kernel
+    (not in the papers); "nn", "linear", "cubic" resize then conv (`[*k, I, O]`)."""
     features: int
     kernel_size: Sequence[int]
     strides: Sequence[int]
@@ -333,8 +363,10 @@ class UpConv(nn.Module):
     def __call__(self, x):
         k, s, cin = tuple(self.kernel_size), tuple(self.strides), x.shape[-1]
         init = nn.initializers.glorot_uniform()
-        if self.mode == "zeros":
+        if self.mode in ("zeros", "balanced"):
             w = self.param("kernel", init, (*k, self.features, cin))
+            if self.mode == "balanced":
+                w = balance_phases(w, s)
             y = (conv_transpose if self.impl == "phase" else _xla_conv_transpose)(x, w, s)
         elif self.mode == "nn":
             w = self.param("kernel", init, (*k, cin, self.features))
@@ -347,7 +379,7 @@ class UpConv(nn.Module):
             up = jax.image.resize(x, shape, self.mode)
             y = _xla_conv(up, w, (1,) * len(s)) if self.impl == "xla" else conv_same(up, w)
         else:
-            raise ValueError(f"upsample mode {self.mode!r} is not one of zeros, nn, linear, cubic")
+            raise ValueError(f"upsample mode {self.mode!r} is not one of {', '.join(UPSAMPLE_MODES)}")
         return y + _bias(self, y)
 
 

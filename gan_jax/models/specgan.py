@@ -27,7 +27,7 @@ import numpy as np
 
 from gan_jax import spectral
 from gan_jax.models.wavegan import (check_class_head, check_conv_impls, check_mbstd_group,
-                                    check_num_classes)
+                                    check_num_classes, check_upsample)
 from gan_jax.models.wavegan import sample_latent  # noqa: F401  (z ~ U(-1, 1)^100, as WaveGAN)
 
 N_FFT = 256
@@ -42,7 +42,8 @@ class SpecGANConfig:
     latent_dim: int = 100
     dim: int = 64                     # model width d
     kernel_len: int = 5               # 5x5 kernels
-    upsample: str = "zeros"           # "zeros" (transposed conv) | "nn" | "linear" | "cubic"
+    upsample: str = "zeros"           # "zeros" (transposed conv; paper) | "balanced" | "nn" | "linear"
+                                      #   | "cubic" (UPSAMPLE_MODES; see layers.UpConv)
     batchnorm: bool = False
     conv_impl: str = "phase"          # "phase" (stride-1 rewrite, fast on CPU) | "xla"
     d_conv_impl: str = ""             # D's, in graphs without a gradient penalty; "" = conv_impl
@@ -64,6 +65,7 @@ class SpecGANConfig:
     phase_shuffle_per_example: ClassVar[bool] = False
     post_filter: ClassVar[bool] = False
     d_stft: ClassVar[tuple[int, ...]] = ()
+    g_class_filter: ClassVar[int] = 0
     audio_channels: ClassVar[int] = 1
     sample_rate: ClassVar[int | None] = None   # any rate: data.sample_rate decides
 
@@ -71,8 +73,7 @@ class SpecGANConfig:
         if self.slice_len not in SLICE_LENS:
             raise ValueError(f"model.slice_len must be {SLICE_LEN} (128 frames of hop {HOP}, "
                              f"the paper) or 8192 (64 frames) for SpecGAN, got {self.slice_len}")
-        if self.upsample not in ("zeros", "nn", "linear", "cubic"):
-            raise ValueError(f"model.upsample must be zeros, nn, linear or cubic, got {self.upsample!r}")
+        check_upsample(self.upsample)
         check_conv_impls(self)
         if self.griffin_lim_iters < 0:
             raise ValueError(f"model.griffin_lim_iters must be >= 0, got {self.griffin_lim_iters}")
