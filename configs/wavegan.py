@@ -25,8 +25,7 @@ quick -- the CPU default (`--preset auto`), made to learn in a CPU half hour (no
   (`configs.conditional`: ten classes, a projection D with an auxiliary classifier (AC
   weights 3 in D, 1 in G), DiffAugment), with a learned per-class bias on each of G's
   hidden layers (`model.g_class_bias`) and a learned 512-tap filter per class on G's
-  output (`model.g_class_filter`, against the comb of partials that G's upsampling lays
-  under every class); and D also reads a log-power spectrogram of its input
+  output (`model.g_class_filter`: each class its own spectral shape); and D also reads a log-power spectrogram of its input
   (`model.d_stft=256`), which shows it the tonal artifacts of G's upsampling that its
   waveform convs let through. Samples use latents as drawn (truncation 1).
     python train.py --model wavegan
@@ -74,10 +73,11 @@ def quick() -> Config:
     # (benchmarks/QUALITY.md). With the branch, latents as drawn beat truncation 0.5.
     # G's AC weight 3 lifted the embedded set (4.69 / 3.13 against 4.07 / 2.38) but cost
     # FSDD (4.80 / 3.34 / 7.36 against 5.48 / 7.23 / 7.10), so G keeps 1. G's clips lay on
-    # a comb of 31.25 Hz (86-100 % of their power) whatever the class; a filter per class
-    # took FSDD from 6.6 to 8.5 (mean of three seeds at 2500 steps) and costs 3 % a step,
-    # so 2300 steps keep the budget; balanced upsampling (`model.upsample=balanced`)
-    # removes the comb but scored no better on the embedded set.
+    # a comb of 31.25 Hz (86-100 % of their power) whatever the class. A filter per class
+    # on G's output took FSDD from 6.6 to 8.5 and the embedded set from 3.4 to 3.9 (means
+    # of three seeds at 2500 steps) and costs ~3 % a step, so 2300 steps keep the budget;
+    # balanced upsampling (`model.upsample=balanced`) removes the comb but scored no
+    # better on the embedded set.
     cfg = configs.conditional(configs.quick(reference(), r1_weight=1.0, lr=1e-4, d_lr=4e-4,
                                             slice_len=4096, steps=2300), truncation=1.0)
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, g_class_bias=True,
