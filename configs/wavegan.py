@@ -25,9 +25,10 @@ quick -- the CPU default (`--preset auto`), made to learn in a CPU half hour (no
   (`configs.conditional`: ten classes, a projection D with an auxiliary classifier (AC
   weights 3 in D, 1 in G), DiffAugment), with a learned per-class bias on each of G's
   hidden layers (`model.g_class_bias`) and a learned 512-tap filter per class on G's
-  output (`model.g_class_filter`: each class its own spectral shape); and D also reads a log-power spectrogram of its input
-  (`model.d_stft=256`), which shows it the tonal artifacts of G's upsampling that its
-  waveform convs let through. Samples use latents as drawn (truncation 1).
+  output (`model.g_class_filter`: each class its own spectral shape); and D also reads a
+  log-power spectrogram of its input (`model.d_stft=256`), which shows it the tonal
+  artifacts of G's upsampling that its waveform convs let through. Samples use latents
+  as drawn (truncation 1).
     python train.py --model wavegan
     python train.py --model wavegan --data /path/to/fsdd/recordings data.split=train
     python train.py --model wavegan --data /path/to/unlabelled/audio model.num_classes=0
