@@ -140,9 +140,15 @@ class Checkpoints:
                   for leaf in jax.tree.leaves(self._mngr.item_metadata(step)[item].tree)
                   if leaf.name not in keys}
         for name in sorted(set(stored) | set(wanted)):
-            if stored.get(name) != wanted.get(name):
-                raise ValueError(f"{item}.{name}: the checkpoint has shape {stored.get(name)}, "
-                                 f"the config needs {wanted.get(name)}")
+            if name not in wanted:
+                raise ValueError(f"{item}.{name}: in the checkpoint but not in the model its "
+                                 f"config builds (saved by another version of gan_jax?)")
+            if name not in stored:
+                raise ValueError(f"{item}.{name}: the model needs it (shape {wanted[name]}) and "
+                                 f"the checkpoint has none (saved by another version of gan_jax?)")
+            if stored[name] != wanted[name]:
+                raise ValueError(f"{item}.{name}: the checkpoint has shape {stored[name]}, "
+                                 f"the config needs {wanted[name]}")
 
     def close(self) -> None:
         self._mngr.close()

@@ -1,6 +1,8 @@
 """Checkpoint round trip (8 devices -> 1), exact resume, and the public load/sample API."""
 
 import importlib
+import json
+import shutil
 
 import jax
 import numpy as np
@@ -96,6 +98,17 @@ def test_load_errors(tmp_path, runs):
     with pytest.raises(FileNotFoundError, match=r"checkpoints/3: no such checkpoint; there are "
                                                 r"steps 2, 4"):
         load(straight, step=3)
+    # A checkpoint without a parameter its config's model needs (as from another version of
+    # gan_jax): the parameter named.
+    bad = tmp_path / "bad"
+    shutil.copytree(straight, bad)
+    cfg = json.loads((bad / "config.json").read_text())
+    cfg["model"]["g_class_filter"] = 8
+    (bad / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=r"checkpoints/4: cannot be read \(generator\.params"
+                                         r"\.class_filter_delta: the model needs it \(shape "
+                                         r"\(1, 8\)\)"):
+        load(bad)
 
 
 def test_load_takes_a_relative_path(runs, monkeypatch):
