@@ -24,25 +24,28 @@ quick -- the CPU default (`--preset auto`), made to learn in a CPU half hour (no
   to 0, an EMA (0.99) of G, 2300 steps; class-conditional as SpecGAN quick
   (`configs.conditional`: ten classes, a projection D with an auxiliary classifier (AC
   weights 3 in D, 1 in G), DiffAugment), with a learned per-class bias on each of G's
-  hidden layers (`model.g_class_bias`) and a learned 512-tap filter per class on G's
-  output (`model.g_class_filter`: each class its own spectral shape); and D also reads a
-  log-power spectrogram of its input (`model.d_stft=256`), which shows it the tonal
-  artifacts of G's upsampling that its waveform convs let through. Samples use latents
-  as drawn (truncation 1).
+  hidden layers (`model.g_class_bias`), a learned 512-tap filter per class on G's output
+  whose taps learn 30 times as fast as G (`model.g_class_filter`,
+  `model.g_class_filter_lr`: each class its own spectral shape), and transposed convs
+  whose output phases have the same DC gain (`model.upsample=balanced`: no comb of the
+  first layer's rate); and D also reads a log-power spectrogram of its input
+  (`model.d_stft=256`), which shows it the tonal artifacts of G's upsampling that its
+  waveform convs let through. Samples use latents as drawn (truncation 1).
     python train.py --model wavegan
     python train.py --model wavegan --data /path/to/fsdd/recordings data.split=train
     python train.py --model wavegan --data /path/to/unlabelled/audio model.num_classes=0
-  A step (lazy-R1 cycle) takes 110-115 ms on a 2-core CPU whose f32 matmul reached
-  388-441 GFLOP/s: 4.2-4.4 min for the budget there, ~25-30 min scaled to 65 GFLOP/s
-  (benchmarks/RESULTS.md; a run with its sampling, scoring and checkpoints took 5.5-5.9
-  min). Measured on FSDD's train split (benchmarks/QUALITY.md, the FSDD classifier, n =
-  1000, G asked for uniform digits; real clips 9.8): IS 9.10 / 9.53 / 9.21 at 2300 steps
-  for seeds 0 / 1 / 2, FD 98-104, 95-100 % of the clips the digit asked for, every digit
-  present. The 2500-step preset before the class filter reached 5.48 / 7.23 / 7.10 (FD
-  115-134) and never made "one". On the embedded set IS 3.11 / 4.17 / 4.84 (seeds 0 / 1 /
-  2; FD 86 / 79 / 78; 4.07 / 2.38 / 3.63 before the filter) with a classifier trained
-  on its 4096-sample clips (real ones 9.94): the floor of 5 there is not met; kicks and
-  chirp_downs never come out. Sample a digit with sample.py --label 7.
+  A step (lazy-R1 cycle) takes 94-101 ms on a 2-core CPU whose f32 matmul reached
+  470-496 GFLOP/s: 3.6-3.9 min for the budget there, ~25-30 min scaled to 65 GFLOP/s
+  (benchmarks/RESULTS.md; a run with its sampling, scoring and checkpoints took 5.3-5.7
+  min). Measured on the embedded set (benchmarks/QUALITY.md, a classifier trained on its
+  4096-sample clips, real ones 9.94; n = 1000, G asked for uniform classes): IS 4.46 /
+  5.99 / 5.63 at 2300 steps for seeds 0 / 1 / 2 (FD 66 / 58 / 67; 69 / 100 / 87 % of the
+  clips the sound asked for; seed 0 misses kick, pluck and chirp_down, seed 2
+  chirp_down, seed 1 nothing), against 3.11 / 4.17 / 4.84 for the preset with the filter
+  at G's rate and plain transposed convs. On FSDD's train split (the FSDD classifier;
+  real clips 9.8): IS 9.21 / 8.59 / 8.60 (FD 87-89, 90-100 % the digit asked for; "one"
+  6 of 1000 on seed 1, none on seed 2), against 9.10 / 9.53 / 9.21 with every digit for
+  that preset. Sample a class with sample.py --label 7.
 """
 
 import dataclasses
@@ -76,13 +79,18 @@ def quick() -> Config:
     # FSDD (4.80 / 3.34 / 7.36 against 5.48 / 7.23 / 7.10), so G keeps 1. G's clips lay on
     # a comb of 31.25 Hz (86-100 % of their power) whatever the class. A filter per class
     # on G's output took FSDD from 6.6 to 8.5 and the embedded set from 3.4 to 3.9 (means
-    # of three seeds at 2500 steps) and costs ~3 % a step, so 2300 steps keep the budget;
-    # balanced upsampling (`model.upsample=balanced`) removes the comb but scored no
-    # better on the embedded set.
+    # of three seeds at 2500 steps) and costs ~3 % a step, so 2300 steps keep the budget.
+    # Its taps moved too little at G's rate (1e-4, within ~13 dB of flat): at 30 times it
+    # (`g_class_filter_lr`; 10 times: 5.00) and with balanced upsampling, which removes
+    # the comb (`model.upsample=balanced`; 4.84 with the filter at G's rate, 3.64 without
+    # the filter), the embedded set went from 4.04 to 5.36 (means of three seeds) and the
+    # kick came out; FSDD went from 9.28 to 8.80 and seldom makes "one" (nor did the filter
+    # at 30 times with plain transposed convs: embedded 3.79, FSDD 8.28 without "one").
     cfg = configs.conditional(configs.quick(reference(), r1_weight=1.0, lr=1e-4, d_lr=4e-4,
                                             slice_len=4096, steps=2300), truncation=1.0)
-    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, g_class_bias=True,
-                                                              d_stft=(256,), g_class_filter=512))
+    return dataclasses.replace(cfg, model=dataclasses.replace(
+        cfg.model, g_class_bias=True, d_stft=(256,), g_class_filter=512, g_class_filter_lr=30.0,
+        upsample="balanced"))
 
 
 PRESETS = {"reference": reference, "small": small, "quick": quick}

@@ -4,6 +4,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from gan_jax.models import wavegan as W
@@ -167,17 +168,21 @@ def test_class_conditional_g_and_d():
 
 def test_class_filter_of_g():
     # g_class_filter: one FIR of 64 taps per class before the tanh, a unit impulse at init
-    # (so G starts as without it); each clip is filtered by its own class's filter only,
-    # exactly as numpy's 'same' convolution (centre tap 32) would.
+    # (so G starts as without it), the impulse plus g_class_filter_lr times the learnt
+    # delta; each clip is filtered by its own class's filter only, exactly as numpy's
+    # 'same' convolution (centre tap 32) would.
     cfg = W.WaveGANConfig(slice_len=4096, dim=2, num_classes=3)
     z, onehot = jax.random.uniform(jax.random.key(0), (3, 100)), jax.nn.one_hot(jnp.arange(3), 3)
-    g, gf = W.Generator(cfg), W.Generator(dataclasses.replace(cfg, g_class_filter=64))
+    g = W.Generator(cfg)
+    gf = W.Generator(dataclasses.replace(cfg, g_class_filter=64, g_class_filter_lr=10.0))
     g_vars, gf_vars = g.init(jax.random.key(1), z, onehot), gf.init(jax.random.key(1), z, onehot)
     assert _count(gf_vars["params"]) == _count(g_vars["params"]) + 3 * 64
     plain = np.asarray(g.apply(g_vars, z, onehot))
     np.testing.assert_allclose(gf.apply(gf_vars, z, onehot), plain, atol=1e-6)
     h = jax.random.normal(jax.random.key(2), (64,)) * 0.2
-    params = {**gf_vars["params"], "class_filter": gf_vars["params"]["class_filter"].at[1].set(h)}
+    delta = (h - jnp.zeros(64).at[32].set(1.0)) / 10.0
+    params = {**gf_vars["params"],
+              "class_filter_delta": gf_vars["params"]["class_filter_delta"].at[1].set(delta)}
     out = np.asarray(gf.apply({"params": params}, z, onehot))
     np.testing.assert_allclose(out[[0, 2]], plain[[0, 2]], atol=1e-6)
     pre = np.arctanh(plain[1, :, 0].astype(np.float64))      # G's output before the tanh
@@ -186,9 +191,27 @@ def test_class_filter_of_g():
     # Unconditional: one filter for every clip.
     cfg0 = W.WaveGANConfig(slice_len=4096, dim=2, g_class_filter=64)
     g0_vars = W.Generator(cfg0).init(jax.random.key(1), z)
-    assert g0_vars["params"]["class_filter"].shape == (1, 64)
+    assert g0_vars["params"]["class_filter_delta"].shape == (1, 64)
     with pytest.raises(ValueError, match="g_class_filter"):
         W.WaveGANConfig(g_class_filter=-1)
+    with pytest.raises(ValueError, match="g_class_filter_lr"):
+        W.WaveGANConfig(g_class_filter=64, g_class_filter_lr=0.0)
+
+
+def test_class_filter_lr_scales_the_taps_step():
+    # Adam's first step moves every parameter by its learning rate (times the gradient's
+    # sign), so the taps, impulse + g_class_filter_lr * delta, move g_class_filter_lr times it.
+    z, onehot = jax.random.uniform(jax.random.key(0), (3, 100)), jax.nn.one_hot(jnp.arange(3), 3)
+    w = jax.random.normal(jax.random.key(3), (3, 4096, 1))
+    for mult in (1.0, 10.0):
+        g = W.Generator(W.WaveGANConfig(slice_len=4096, dim=2, num_classes=3, g_class_filter=64,
+                                        g_class_filter_lr=mult))
+        params = g.init(jax.random.key(1), z, onehot)["params"]
+        grads = jax.grad(lambda p: jnp.sum(w * g.apply({"params": p}, z, onehot)))(params)
+        opt = optax.adam(1e-3)
+        updates, _ = opt.update(grads, opt.init(params))
+        step = mult * np.abs(np.asarray(updates["class_filter_delta"]))
+        np.testing.assert_allclose(step.max(), mult * 1e-3, rtol=1e-3)
 
 
 def test_spectral_norm_keeps_the_parameters_and_bounds_d():
