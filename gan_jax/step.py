@@ -47,6 +47,14 @@ def _nets(cfg: config_lib.Config, stage, penalty: bool):
     return make_nets(cfg.model_name, model, stage, cfg.train.precision)
 
 
+def _penalty_nets(nets):
+    """The nets whose D a gradient penalty differentiates (wavegan.Discriminator.in_penalty:
+    with `model.mbstd_penalty_grad` off, D's minibatch-stddev channel is held there)."""
+    if getattr(nets.cfg, "mbstd_penalty_grad", True):
+        return nets
+    return nets._replace(D=nets.D.clone(in_penalty=True))
+
+
 def _d_fn(nets, tc: config_lib.TrainConfig, d_params, d_state, alpha):
     """(x, key, labels) -> D's (logits, class logits), on x through `train.diffaug`'s
     augmentations (drawn from the key) when there are any: the same for reals and fakes,
@@ -72,16 +80,18 @@ def critic_loss(cfg: config_lib.Config, stage, d_params, d_state, real, real_lab
     k_mix, k_real, k_fake, k_gp = keys
     d_fn = _d_fn(nets, tc, d_params, d_state, alpha)
     d = lambda x, k, y=real_labels: d_fn(x, k, y)
+    d_pen_fn = _d_fn(_penalty_nets(nets), tc, d_params, d_state, alpha)
+    d_pen = lambda x: d_pen_fn(x, k_gp, real_labels)[0]
     (logits_real, cls_real), (logits_fake, cls_fake) = d(real, k_real), d(fake, k_fake, fake_labels)
     loss = losses.d_loss(tc.loss, logits_real, logits_fake)
     gp = ac = r1 = jnp.zeros(())
     if tc.loss == "wgan-gp":
         mix = jax.random.uniform(k_mix, (real.shape[0],) + (1,) * (real.ndim - 1))
-        gp = losses.gradient_penalty(lambda x: d(x, k_gp)[0], real, fake, mix, tc.gp_target,
+        gp = losses.gradient_penalty(d_pen, real, fake, mix, tc.gp_target,
                                      nets.model.gp_scale(cfg.model))
         loss = loss + tc.gp_weight * gp
     if tc.r1_weight:
-        penalty = lambda: losses.r1_penalty(lambda x: d(x, k_gp)[0], real)
+        penalty = lambda: losses.r1_penalty(d_pen, real)
         if isinstance(r1_on, bool):
             r1 = penalty() if r1_on else jnp.zeros(())
         else:   # the CPU executes one branch: the double backward runs on R1 steps only

@@ -241,6 +241,24 @@ def test_static_r1_executables_equal_the_traced_step(n_critic):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
+def test_mbstd_penalty_grad_changes_only_the_penalty():
+    # Holding D's minibatch-stddev channel in R1 leaves D's logits and loss terms as they
+    # were and changes R1 (the gradient no longer flows across examples; at init the channel
+    # moves D's logit little, so R1 by ~4e-4 of itself, against ~1e-7 for rounding).
+    m = {}
+    for grad in ("true", "false"):
+        cfg = tiny_config(**{"train.loss": "non-saturating", "train.n_critic": "1",
+                             "train.r1_weight": "2", "model.mbstd_group": "4",
+                             "model.mbstd_penalty_grad": grad})
+        mesh = T.make_mesh(jax.devices()[:1])
+        real = T.shard_batch(mesh, _batches(cfg, 1)[0], cfg.train.batch_size)
+        _, m[grad] = T.compile_step(cfg, mesh)(T.create_state(cfg, mesh), real, _stats(cfg), True)
+    for k in ("d_real", "d_fake"):
+        np.testing.assert_allclose(m["false"][k], m["true"][k], rtol=1e-6, err_msg=k)
+    r1_held, r1_full = float(m["false"]["r1"]), float(m["true"]["r1"])
+    assert r1_held > 0 and abs(r1_held - r1_full) > 2e-5 * r1_full
+
+
 def test_d_conv_impl_serves_the_plain_steps_only():
     # SpecGAN's quick preset runs D's convs in XLA's form except under the R1 double backward:
     # the same numbers as the phase form throughout (RMSProp: see the 8-device test).

@@ -108,6 +108,23 @@ def test_minibatch_stddev_channel_in_d():
         W.WaveGANConfig(mbstd_group=1)
 
 
+@pytest.mark.parametrize("penalty_grad", [True, False])
+def test_penalty_d_holds_the_minibatch_stddev_channel(penalty_grad):
+    # The D a gradient penalty differentiates: the same logits; with mbstd_penalty_grad off
+    # example 0's logit has no gradient on example 1 (the channel was the only path).
+    cfg = W.WaveGANConfig(slice_len=4096, dim=4, phase_shuffle=0, mbstd_group=4,
+                          mbstd_penalty_grad=penalty_grad)
+    x = jax.random.normal(jax.random.key(0), (8, 4096, 1))
+    d, d_pen = W.Discriminator(cfg), W.Discriminator(cfg, in_penalty=True)
+    v = d.init(jax.random.key(1), x)
+    np.testing.assert_array_equal(d.apply(v, x), d_pen.apply(v, x))
+    grad_BxTx1 = jax.grad(lambda x: d_pen.apply(v, x)[0])(x)
+    cross = float(jnp.max(jnp.abs(grad_BxTx1[1])))
+    assert (cross > 1e-6) if penalty_grad else (cross == 0.0)
+    assert float(jnp.max(jnp.abs(grad_BxTx1[0]))) > 1e-6
+    assert float(jnp.max(jnp.abs(grad_BxTx1[4]))) == 0.0   # another group: never reached
+
+
 def test_class_conditional_g_and_d():
     # G: 10 more z_project input rows (the one-hot after z). D's head on the flat features
     # (8 positions x 256 channels at 8192, dim 16): a 2048-wide embedding per class

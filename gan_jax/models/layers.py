@@ -424,9 +424,12 @@ def class_projection(features_BxN, label_B, num_classes: int):
     return jnp.sum(embed_BxN * features_BxN, axis=-1)
 
 
-def concat_minibatch_stddev(x_Bx___xC, group: int | None = None, eps: float = 1e-8):
-    """x with its `minibatch_stddev` appended as one more channel, constant per example."""
-    s_B = minibatch_stddev(x_Bx___xC, group, eps).astype(x_Bx___xC.dtype)
+def concat_minibatch_stddev(x_Bx___xC, group: int | None = None, eps: float = 1e-8,
+                            hold: bool = False):
+    """x with its `minibatch_stddev` appended as one more channel, constant per example.
+    hold: the channel is a constant to differentiation (no gradient reaches x through it)."""
+    s_B = minibatch_stddev(x_Bx___xC, group, eps)
+    s_B = (jax.lax.stop_gradient(s_B) if hold else s_B).astype(x_Bx___xC.dtype)
     s = jnp.broadcast_to(s_B.reshape((-1,) + (1,) * (x_Bx___xC.ndim - 1)),
                          x_Bx___xC.shape[:-1] + (1,))
     return jnp.concatenate([x_Bx___xC, s], axis=-1)

@@ -53,6 +53,9 @@ class SpecGANConfig:
     griffin_lim_iters: int = 16       # the reference's ngl
     griffin_lim_momentum: float = 0.0   # 0 = plain Griffin-Lim (reference); 0.99 = librosa's fast GL
     mbstd_group: int = 0              # D's minibatch-stddev channel per group; 0 = off (paper)
+    mbstd_penalty_grad: bool = True   # gradient penalties differentiate through that channel (as
+                                      #   PGGAN and StyleGAN2); False holds it constant there
+                                      #   (see wavegan.Discriminator)
     num_classes: int = 0              # > 0: class-conditional (not in the paper); 0 = off
     class_head: str = "projection"    # conditional D: "projection" | "ac" | "adc" | ... (CLASS_HEADS)
     g_class_bias: bool = False        # conditional G: + a learned per-class bias on every hidden

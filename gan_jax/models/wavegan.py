@@ -40,6 +40,9 @@ class WaveGANConfig:
     conv_impl: str = "phase"          # "phase" (stride-1 rewrite, fast on CPU) | "xla"
     d_conv_impl: str = ""             # D's, in graphs without a gradient penalty; "" = conv_impl
     mbstd_group: int = 0              # D's minibatch-stddev channel per group; 0 = off (paper)
+    mbstd_penalty_grad: bool = True   # gradient penalties differentiate through that channel (as
+                                      #   PGGAN and StyleGAN2); False holds it constant there
+                                      #   (see wavegan.Discriminator)
     num_classes: int = 0              # > 0: class-conditional (not in the paper); 0 = off
     class_head: str = "projection"    # conditional D: "projection" | "ac" | "adc" | ... (CLASS_HEADS)
     g_class_bias: bool = False        # conditional G: + a learned per-class bias on every hidden
@@ -265,8 +268,16 @@ class Discriminator(nn.Module):
     waveform convs let G keep the tonal artifacts of strided upsampling (peaks at multiples
     of each layer's rate) and a noise floor far above the data's; on a frequency axis both
     are plain to see (benchmarks/QUALITY.md).
+
+    `in_penalty`: this D is the one a gradient penalty (R1, WGAN-GP) differentiates
+    (step.critic_loss). With `cfg.mbstd_penalty_grad` off it holds its minibatch-stddev
+    channel constant, so the penalty is each example's own input gradient at the batch's
+    statistic: the path through the statistic doubled XLA:CPU's R1 step (WaveGAN quick:
+    255-262 against 127-128 ms; benchmarks/RESULTS.md). D's forward pass and loss are
+    unchanged.
     """
     cfg: Any
+    in_penalty: bool = False
 
     @nn.compact
     def __call__(self, x, label_B=None):
@@ -287,7 +298,8 @@ class Discriminator(nn.Module):
         if c.mbstd_group:
             # Not in the papers: PGGAN's minibatch stddev, against the few-digit collapse of
             # short CPU runs (benchmarks/QUALITY.md).
-            x = concat_minibatch_stddev(x, c.mbstd_group)
+            x = concat_minibatch_stddev(x, c.mbstd_group,
+                                        hold=self.in_penalty and not c.mbstd_penalty_grad)
         x = x.reshape(x.shape[0], -1)
         for n_fft in c.d_stft:
             h = log_power(audio, n_fft)
