@@ -48,11 +48,10 @@ def _nets(cfg: config_lib.Config, stage, penalty: bool):
 
 
 def _penalty_nets(nets):
-    """The nets whose D a gradient penalty differentiates (wavegan.Discriminator.in_penalty:
-    with `model.mbstd_penalty_grad` off, D's minibatch-stddev channel is held there)."""
-    if getattr(nets.cfg, "mbstd_penalty_grad", True):
-        return nets
-    return nets._replace(D=nets.D.clone(in_penalty=True))
+    """The nets whose D a gradient penalty differentiates, that D marked as such where it
+    takes the mark (wavegan.Discriminator.in_penalty: it then holds its minibatch-stddev
+    channel constant when `model.mbstd_penalty_grad` is off)."""
+    return nets._replace(D=nets.D.clone(in_penalty=True)) if hasattr(nets.D, "in_penalty") else nets
 
 
 def _d_fn(nets, tc: config_lib.TrainConfig, d_params, d_state, alpha):
