@@ -34,6 +34,11 @@ class TrainConfig:
     drift_weight: float = 0.0       # + weight * mean(D(real)^2) in L_D (PGGAN/GANSynth: 0.001)
     d_ac_weight: float = 10.0       # conditional models: weight of the auxiliary classifier's
     g_ac_weight: float = 10.0       #   cross-entropy on real data in L_D, on fakes in L_G
+    d_mismatch: float = 0.0         # a projection D also scores real examples with wrong labels as
+                                    #   fake, with this weight (GAN-INT-CLS's matching-aware D;
+                                    #   not in the papers); 0 = off
+    g_mode_seeking: float = 0.0     # weight of MSGAN's mode-seeking term in L_G (not in the
+                                    #   papers; losses.mode_seeking); 0 = off
     g_first: bool = False           # update G before D in each step (GANSynth's TF-GAN order)
     clip: float = 0.01              # weight clipping bound of loss="wgan"
     r1_weight: float = 0.0          # R1 gamma: + gamma/2 E|dD(x)/dx|^2 on real x in L_D; 0 = off

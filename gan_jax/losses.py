@@ -34,15 +34,33 @@ def check(kind: str) -> None:
 
 def d_loss(kind: str, real_B, fake_B):
     """Discriminator loss from logits on real and generated examples."""
+    return _d_real_term(kind, real_B) + d_fake_term(kind, fake_B)
+
+
+def _d_real_term(kind: str, real_B):
     if kind in ("minimax", "non-saturating"):
         # Cross-entropy with label 1 for real and 0 for fake, averaged over the two halves.
-        return 0.5 * (jnp.mean(jax.nn.softplus(-real_B)) + jnp.mean(jax.nn.softplus(fake_B)))
+        return 0.5 * jnp.mean(jax.nn.softplus(-real_B))
     if kind in ("wgan", "wgan-gp"):
-        return jnp.mean(fake_B) - jnp.mean(real_B)
+        return -jnp.mean(real_B)
     if kind == "lsgan":
-        return 0.5 * (jnp.mean((real_B - 1.0) ** 2) + jnp.mean(fake_B ** 2))
+        return 0.5 * jnp.mean((real_B - 1.0) ** 2)
     if kind == "hinge":
-        return jnp.mean(jax.nn.relu(1.0 - real_B)) + jnp.mean(jax.nn.relu(1.0 + fake_B))
+        return jnp.mean(jax.nn.relu(1.0 - real_B))
+    check(kind)
+
+
+def d_fake_term(kind: str, fake_B):
+    """The part of `d_loss` that scores logits as fake: on G's examples, or on real ones
+    given the wrong labels (train.d_mismatch)."""
+    if kind in ("minimax", "non-saturating"):
+        return 0.5 * jnp.mean(jax.nn.softplus(fake_B))
+    if kind in ("wgan", "wgan-gp"):
+        return jnp.mean(fake_B)
+    if kind == "lsgan":
+        return 0.5 * jnp.mean(fake_B ** 2)
+    if kind == "hinge":
+        return jnp.mean(jax.nn.relu(1.0 + fake_B))
     check(kind)
 
 
@@ -84,6 +102,14 @@ def g_class_loss(fake_BxC, labels_B, per_class: int):
     if per_class == 2:
         loss = loss - _xent(fake_BxC, labels_B + fake_BxC.shape[-1] // 2)
     return loss
+
+
+def mode_seeking(fake_a, fake_b, z_a, z_b, eps: float = 1e-5):
+    """MSGAN's mode-seeking term (Mao et al. 2019), minimised by G: 1 / (mean |G(z_a) -
+    G(z_b)| / mean |z_a - z_b| + eps), for pairs of latents drawn for the same condition. It
+    grows as G maps different latents to the same output, so G is pushed to make them differ."""
+    ratio = jnp.mean(jnp.abs(fake_a - fake_b)) / jnp.mean(jnp.abs(z_a - z_b))
+    return 1.0 / (ratio + eps)
 
 
 def gradient_penalty(d_fn, real, fake, alpha, target: float = 1.0, scale=None):

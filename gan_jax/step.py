@@ -81,9 +81,22 @@ def critic_loss(cfg: config_lib.Config, stage, d_params, d_state, real, real_lab
     d = lambda x, k, y=real_labels: d_fn(x, k, y)
     d_pen_fn = _d_fn(_penalty_nets(nets), tc, d_params, d_state, alpha)
     d_pen = lambda x: d_pen_fn(x, k_gp, real_labels)[0]
-    (logits_real, cls_real), (logits_fake, cls_fake) = d(real, k_real), d(fake, k_fake, fake_labels)
+    if tc.d_mismatch:   # a projection D, which scores [B, 2] labels at once (train.validate)
+        # Real clips also with a label each of another class, to be scored as fakes: D learns
+        # that a real sound of one class given another's label is not real, which is how a G
+        # that answers one class with another class's sound goes wrong (Reed et al. 2016's
+        # matching-aware D). Only the projection differs, so one pass of D scores both.
+        k = nets.num_classes
+        other = jax.random.randint(jax.random.fold_in(k_real, 1), real_labels.shape, 1, k)
+        logits_2, cls_real = d(real, k_real, jnp.stack([real_labels, (real_labels + other) % k], -1))
+        logits_real, logits_wrong = logits_2[:, 0], logits_2[:, 1]
+    else:
+        logits_real, cls_real = d(real, k_real)
+    logits_fake, cls_fake = d(fake, k_fake, fake_labels)
     loss = losses.d_loss(tc.loss, logits_real, logits_fake)
     gp = ac = r1 = jnp.zeros(())
+    if tc.d_mismatch:
+        loss = loss + tc.d_mismatch * losses.d_fake_term(tc.loss, logits_wrong)
     if tc.loss == "wgan-gp":
         mix = jax.random.uniform(k_mix, (real.shape[0],) + (1,) * (real.ndim - 1))
         gp = losses.gradient_penalty(d_pen, real, fake, mix, tc.gp_target,
@@ -157,6 +170,9 @@ def generator_update(cfg: config_lib.Config, stage, state: GANState, b: int, key
     nets, tc = _nets(cfg, stage, penalty=False), cfg.train
     k_in, k_d = jax.random.split(key)
     z, labels = nets.inputs(k_in, b, stats)
+    half = b // 2
+    if tc.g_mode_seeking:   # the second half's latents pair with the first's, for the same labels
+        labels = labels.at[half:2 * half].set(labels[:half])
 
     def g_loss_fn(g_params):
         fake, new_g_state = nets.generate(g_params, state.g_state, z, labels, alpha, train=True)
@@ -164,15 +180,19 @@ def generator_update(cfg: config_lib.Config, stage, state: GANState, b: int, key
         loss = losses.g_loss(tc.loss, logits)
         ac = (losses.g_class_loss(cls, labels, nets.logits_per_class)
               if nets.auxiliary_classifier else jnp.zeros(()))
-        return loss + tc.g_ac_weight * ac, (new_g_state, ac)
+        ms = (losses.mode_seeking(fake[:half], fake[half:2 * half], z[:half], z[half:2 * half])
+              if tc.g_mode_seeking else jnp.zeros(()))
+        return loss + tc.g_ac_weight * ac + tc.g_mode_seeking * ms, (new_g_state, ac, ms)
 
-    (g_loss, (g_state, ac)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
+    (g_loss, (g_state, ac, ms)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
         state.g_params)
     updates, g_opt = make_optimizer(tc).update(g_grads, state.g_opt, state.g_params)
     g_params = optax.apply_updates(state.g_params, updates)
     metrics = dict(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads))
     if nets.auxiliary_classifier:
         metrics["g_ac"] = ac
+    if tc.g_mode_seeking:
+        metrics["g_mode_seeking"] = ms
     return state._replace(g_params=g_params, g_state=g_state, g_opt=g_opt), metrics
 
 

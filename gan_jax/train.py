@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from gan_jax import augment, checkpoint, classifier, data, evaluate, files, losses, notes, sampling, writers
 from gan_jax import config as config_lib
 from gan_jax import step as step_lib
-from gan_jax.models import PRECISIONS, get_model
+from gan_jax.models import PRECISIONS, get_model, wavegan
 from gan_jax.signals import StopRequest
 from gan_jax.state import (GANState, generator_item, init_state, make_optimizer, progress_at,
                            reset_optimizers, stats_from_json, stats_to_json)
@@ -70,9 +70,16 @@ def validate(cfg: config_lib.Config) -> None:
         raise config_lib.ConfigError(f"train.ema must be in [0, 1), got {cfg.train.ema}")
     if cfg.data.slicing not in data.SLICINGS:
         raise config_lib.ConfigError(f"data.slicing must be one of {data.SLICINGS}, got {cfg.data.slicing!r}")
-    for key in ("drift_weight", "d_ac_weight", "g_ac_weight"):
+    for key in ("drift_weight", "d_ac_weight", "g_ac_weight", "d_mismatch", "g_mode_seeking"):
         if getattr(cfg.train, key) < 0:
             raise config_lib.ConfigError(f"train.{key} must be >= 0, got {getattr(cfg.train, key)}")
+    model = get_model(cfg.model_name)
+    if cfg.train.d_mismatch and not (model.discriminator is wavegan.Discriminator
+                                     and model.num_classes(cfg.model) and model.d_labels(cfg.model)):
+        # WaveGAN's and SpecGAN's D score several labels per clip in one pass (step.critic_loss)
+        raise config_lib.ConfigError("train.d_mismatch needs WaveGAN's or SpecGAN's conditional D "
+                                     "with a projection (model.num_classes > 0, model.class_head "
+                                     "with projection)")
     if cfg.train.eval_every < 0 or cfg.train.eval_n < 1:
         raise config_lib.ConfigError(f"train.eval_every must be >= 0 and train.eval_n >= 1, got "
                                      f"{cfg.train.eval_every} and {cfg.train.eval_n}")

@@ -106,3 +106,13 @@ def test_r1_penalty_of_a_linear_critic_is_its_squared_weight_norm():
     # Quadratic critic D(x) = sum(x^2): |dD/dx|^2 = 4 |x|^2, averaged over the examples.
     assert float(losses.r1_penalty(lambda x: jnp.sum(x ** 2, axis=1), real)) == pytest.approx(
         4 * 3 * float(jnp.mean(jnp.arange(4.0) ** 2)))
+
+
+def test_mode_seeking_is_the_inverse_output_to_latent_distance_ratio():
+    z_a, z_b = jnp.zeros((2, 4)), jnp.full((2, 4), 0.5)       # mean |z_a - z_b| = 0.5
+    fake_a = jnp.zeros((2, 8, 1))
+    fake_b = jnp.full((2, 8, 1), 0.25)                        # mean |G_a - G_b| = 0.25
+    assert float(losses.mode_seeking(fake_a, fake_b, z_a, z_b)) == pytest.approx(2.0, rel=1e-4)
+    # Outputs twice as far apart: half the term. The same output for both latents: 1 / eps.
+    assert float(losses.mode_seeking(fake_a, 2 * fake_b, z_a, z_b)) == pytest.approx(1.0, rel=1e-4)
+    assert float(losses.mode_seeking(fake_a, fake_a, z_a, z_b)) == pytest.approx(1e5)

@@ -50,6 +50,15 @@ def _run(cfg, devices, n_steps=3):
     return jax.device_get(state), metrics
 
 
+def _one_step(r1: bool = False, **overrides):
+    """(state, metrics) after one step of a tiny config on one device, from its initial
+    state; r1: the lazy-R1 executable or the plain one."""
+    cfg = tiny_config(**overrides)
+    mesh = T.make_mesh(jax.devices()[:1])
+    real = T.shard_batch(mesh, _batches(cfg, 1)[0], cfg.train.batch_size)
+    return T.compile_step(cfg, mesh)(T.create_state(cfg, mesh), real, _stats(cfg), r1)
+
+
 @pytest.mark.parametrize("model", ["wavegan", "specgan", "gansynth"])
 def test_eight_devices_equal_one_device(model):
     assert jax.device_count() == 8
@@ -245,18 +254,44 @@ def test_mbstd_penalty_grad_changes_only_the_penalty():
     # Holding D's minibatch-stddev channel in R1 leaves D's logits and loss terms as they
     # were and changes R1 (the gradient no longer flows across examples; at init the channel
     # moves D's logit little, so R1 by ~4e-4 of itself, against ~1e-7 for rounding).
-    m = {}
-    for grad in ("true", "false"):
-        cfg = tiny_config(**{"train.loss": "non-saturating", "train.n_critic": "1",
-                             "train.r1_weight": "2", "model.mbstd_group": "4",
-                             "model.mbstd_penalty_grad": grad})
-        mesh = T.make_mesh(jax.devices()[:1])
-        real = T.shard_batch(mesh, _batches(cfg, 1)[0], cfg.train.batch_size)
-        _, m[grad] = T.compile_step(cfg, mesh)(T.create_state(cfg, mesh), real, _stats(cfg), True)
+    m = {grad: _one_step(True, **{"train.loss": "non-saturating", "train.n_critic": "1",
+                                  "train.r1_weight": "2", "model.mbstd_group": "4",
+                                  "model.mbstd_penalty_grad": grad})[1]
+         for grad in ("true", "false")}
     for k in ("d_real", "d_fake"):
         np.testing.assert_allclose(m["false"][k], m["true"][k], rtol=1e-6, err_msg=k)
     r1_held, r1_full = float(m["false"]["r1"]), float(m["true"]["r1"])
     assert r1_held > 0 and abs(r1_held - r1_full) > 2e-5 * r1_full
+
+
+def test_mode_seeking_changes_only_g():
+    # The term is G's alone: D's update is the same with it on, G's differs, and the step
+    # reports it (the inverse output/latent distance ratio of the paired halves, > 0).
+    (plain, m0), (seeking, m1) = (
+        _one_step(**{"model.num_classes": "3", "train.n_critic": "1", "train.g_mode_seeking": w})
+        for w in ("0", "1"))
+    assert "g_mode_seeking" not in m0 and float(m1["g_mode_seeking"]) > 0
+    for a, b in zip(jax.tree.leaves(plain.d_params), jax.tree.leaves(seeking.d_params)):
+        np.testing.assert_array_equal(a, b)
+    assert not all(np.array_equal(a, b) for a, b in
+                   zip(jax.tree.leaves(plain.g_params), jax.tree.leaves(seeking.g_params)))
+
+
+def test_d_mismatch_scores_real_clips_with_wrong_labels_as_fake():
+    # The term adds weight * (fake half of D's loss on reals given other labels) to D's loss
+    # and leaves D's scores of real and fake as they were; it is linear in its weight (the
+    # wrong labels come from the step's key, the same for every weight).
+    m = {w: _one_step(**{"model.num_classes": "3", "model.class_head": "projection",
+                         "train.loss": "non-saturating", "train.n_critic": "1",
+                         "train.d_mismatch": w})[1]
+         for w in ("0", "1", "2")}
+    for k in ("d_real", "d_fake"):
+        assert float(m["1"][k]) == float(m["0"][k]) == float(m["2"][k]), k
+    term = float(m["1"]["d_loss"]) - float(m["0"]["d_loss"])
+    assert term > 0.1   # 0.5 softplus(logit) with logits near 0 at init: ~0.35
+    assert float(m["2"]["d_loss"]) - float(m["0"]["d_loss"]) == pytest.approx(2 * term, rel=1e-4)
+    with pytest.raises(config_lib.ConfigError, match="train.d_mismatch needs"):
+        T.validate(tiny_config(**{"train.d_mismatch": "1"}))
 
 
 def test_d_conv_impl_serves_the_plain_steps_only():

@@ -125,6 +125,23 @@ def test_penalty_d_holds_the_minibatch_stddev_channel(penalty_grad):
     assert float(jnp.max(jnp.abs(grad_BxTx1[4]))) == 0.0   # another group: never reached
 
 
+def test_projection_d_scores_several_labels_in_one_pass():
+    # Labels [B, 2] (train.d_mismatch): column m equals D given labels[:, m] alone.
+    cfg = W.WaveGANConfig(slice_len=4096, dim=4, phase_shuffle=0, num_classes=5,
+                          class_head="projection+ac")
+    x = jax.random.normal(jax.random.key(0), (3, 4096, 1))
+    labels_Bx2 = jnp.array([[0, 4], [2, 1], [3, 3]])
+    d = W.Discriminator(cfg)
+    v = d.init(jax.random.key(1), x, labels_Bx2[:, 0])
+    logits_Bx2, cls = d.apply(v, x, labels_Bx2)
+    assert logits_Bx2.shape == (3, 2)
+    for m in range(2):
+        one, cls_one = d.apply(v, x, labels_Bx2[:, m])
+        np.testing.assert_allclose(logits_Bx2[:, m], one, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(cls, cls_one)
+    assert float(jnp.abs(logits_Bx2[0, 0] - logits_Bx2[0, 1])) > 1e-4   # the label matters
+
+
 def test_class_conditional_g_and_d():
     # G: 10 more z_project input rows (the one-hot after z). D's head on the flat features
     # (8 positions x 256 channels at 8192, dim 16): a 2048-wide embedding per class

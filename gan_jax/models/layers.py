@@ -416,12 +416,13 @@ def minibatch_stddev(x_BxN, group: int | None = None, eps: float = 1e-8):
 
 def class_projection(features_BxN, label_B, num_classes: int):
     """<embedding(label), features> (Miyato & Koyama 2018), added to a conditional D's logit
-    so that "real" means real *and* of this class. Call it inside D's compact method: it
-    creates D's "class_embedding"."""
-    embed_BxN = nn.Embed(num_classes, features_BxN.shape[-1],
-                         embedding_init=nn.initializers.glorot_uniform(),
-                         name="class_embedding")(label_B)
-    return jnp.sum(embed_BxN * features_BxN, axis=-1)
+    so that "real" means real *and* of this class: [B], or [B, M] for labels [B, M] (M
+    labels of each example, scored from the same features). Call it inside D's compact
+    method: it creates D's "class_embedding"."""
+    embed_Bx___xN = nn.Embed(num_classes, features_BxN.shape[-1],
+                             embedding_init=nn.initializers.glorot_uniform(),
+                             name="class_embedding")(label_B)
+    return jnp.einsum("b...n,bn->b...", embed_Bx___xN, features_BxN)
 
 
 def concat_minibatch_stddev(x_Bx___xC, group: int | None = None, eps: float = 1e-8,

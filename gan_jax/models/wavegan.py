@@ -313,8 +313,9 @@ class Discriminator(nn.Module):
         if not c.num_classes:
             return logits
         projection, per_class = CLASS_HEADS[c.class_head]
-        if projection:
-            logits = logits + class_projection(x, label_B, c.num_classes)
+        if projection:   # label_B [B, M]: logits [B, M], one per label (train.d_mismatch)
+            logits = (logits if label_B.ndim == 1 else logits[:, None]) + class_projection(
+                x, label_B, c.num_classes)
         if per_class:
             return logits, Dense(per_class * c.num_classes, c.spectral_norm,
                                  name="classification_logits")(x)
