@@ -81,7 +81,8 @@ def critic_loss(cfg: config_lib.Config, stage, d_params, d_state, real, real_lab
     d = lambda x, k, y=real_labels: d_fn(x, k, y)
     d_pen_fn = _d_fn(_penalty_nets(nets), tc, d_params, d_state, alpha)
     d_pen = lambda x: d_pen_fn(x, k_gp, real_labels)[0]
-    if tc.d_mismatch:   # a projection D, which scores [B, 2] labels at once (train.validate)
+    mismatch = tc.d_mismatch and nets.model.d_labels(nets.cfg)   # none if unconditional
+    if mismatch:   # a projection D, which scores [B, 2] labels at once (train.validate)
         # Real clips also with a label each of another class, to be scored as fakes: D learns
         # that a real sound of one class given another's label is not real, which is how a G
         # that answers one class with another class's sound goes wrong (Reed et al. 2016's
@@ -95,7 +96,7 @@ def critic_loss(cfg: config_lib.Config, stage, d_params, d_state, real, real_lab
     logits_fake, cls_fake = d(fake, k_fake, fake_labels)
     loss = losses.d_loss(tc.loss, logits_real, logits_fake)
     gp = ac = r1 = jnp.zeros(())
-    if tc.d_mismatch:
+    if mismatch:
         loss = loss + tc.d_mismatch * losses.d_fake_term(tc.loss, logits_wrong)
     if tc.loss == "wgan-gp":
         mix = jax.random.uniform(k_mix, (real.shape[0],) + (1,) * (real.ndim - 1))

@@ -74,12 +74,13 @@ def validate(cfg: config_lib.Config) -> None:
         if getattr(cfg.train, key) < 0:
             raise config_lib.ConfigError(f"train.{key} must be >= 0, got {getattr(cfg.train, key)}")
     model = get_model(cfg.model_name)
-    if cfg.train.d_mismatch and not (model.discriminator is wavegan.Discriminator
-                                     and model.num_classes(cfg.model) and model.d_labels(cfg.model)):
-        # WaveGAN's and SpecGAN's D score several labels per clip in one pass (step.critic_loss)
-        raise config_lib.ConfigError("train.d_mismatch needs WaveGAN's or SpecGAN's conditional D "
-                                     "with a projection (model.num_classes > 0, model.class_head "
-                                     "with projection)")
+    if cfg.train.d_mismatch and model.num_classes(cfg.model) and not (
+            model.discriminator is wavegan.Discriminator and model.d_labels(cfg.model)):
+        # WaveGAN's and SpecGAN's D score several labels per clip in one pass (step.critic_loss).
+        # Unconditional, there is no label to get wrong: the option does nothing.
+        raise config_lib.ConfigError("train.d_mismatch needs WaveGAN's or SpecGAN's D with a "
+                                     "projection (model.class_head with projection); set "
+                                     "train.d_mismatch=0")
     if cfg.train.eval_every < 0 or cfg.train.eval_n < 1:
         raise config_lib.ConfigError(f"train.eval_every must be >= 0 and train.eval_n >= 1, got "
                                      f"{cfg.train.eval_every} and {cfg.train.eval_n}")

@@ -290,8 +290,16 @@ def test_d_mismatch_scores_real_clips_with_wrong_labels_as_fake():
     term = float(m["1"]["d_loss"]) - float(m["0"]["d_loss"])
     assert term > 0.1   # 0.5 softplus(logit) with logits near 0 at init: ~0.35
     assert float(m["2"]["d_loss"]) - float(m["0"]["d_loss"]) == pytest.approx(2 * term, rel=1e-4)
+    # A conditional D without a projection is refused; unconditional, the option does
+    # nothing (the quick preset's weight with model.num_classes=0 on unlabelled audio).
     with pytest.raises(config_lib.ConfigError, match="train.d_mismatch needs"):
-        T.validate(tiny_config(**{"train.d_mismatch": "1"}))
+        T.validate(tiny_config(**{"model.num_classes": "3", "model.class_head": "ac",
+                                  "train.d_mismatch": "1"}))
+    T.validate(tiny_config(**{"train.d_mismatch": "1"}))
+    _, plain = _one_step(**{"train.loss": "non-saturating", "train.n_critic": "1"})
+    _, inert = _one_step(**{"train.loss": "non-saturating", "train.n_critic": "1",
+                            "train.d_mismatch": "1"})
+    assert float(inert["d_loss"]) == float(plain["d_loss"])
 
 
 def test_d_conv_impl_serves_the_plain_steps_only():
