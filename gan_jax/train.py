@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from gan_jax import augment, checkpoint, classifier, data, evaluate, files, losses, notes, sampling, writers
 from gan_jax import config as config_lib
 from gan_jax import step as step_lib
-from gan_jax.models import PRECISIONS, get_model, wavegan
+from gan_jax.models import PRECISIONS, get_model
 from gan_jax.signals import StopRequest
 from gan_jax.state import (GANState, generator_item, init_state, make_optimizer, progress_at,
                            reset_optimizers, stats_from_json, stats_to_json)
@@ -75,7 +75,7 @@ def validate(cfg: config_lib.Config) -> None:
             raise config_lib.ConfigError(f"train.{key} must be >= 0, got {getattr(cfg.train, key)}")
     model = get_model(cfg.model_name)
     if cfg.train.d_mismatch and model.num_classes(cfg.model) and not (
-            model.discriminator is wavegan.Discriminator and model.d_labels(cfg.model)):
+            model.d_label_sets and model.d_labels(cfg.model)):
         # WaveGAN's and SpecGAN's D score several labels per clip in one pass (step.critic_loss).
         # Unconditional, there is no label to get wrong: the option does nothing.
         raise config_lib.ConfigError("train.d_mismatch needs WaveGAN's or SpecGAN's D with a "

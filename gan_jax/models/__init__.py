@@ -86,6 +86,8 @@ class ModelDef(NamedTuple):
     sample_labels: Callable = _no_labels   # (model config, key, n, stats) -> fake labels [n]
     d_labels: Callable = _d_unconditional  # (model config) -> whether D(x, labels)
     d_classifier: Callable = _one_per_class  # (model config) -> class logits per class: 0, 1, 2
+    d_label_sets: bool = False             # a projection D scores labels [B, M] in one pass
+                                           #   (logits [B, M]; train.d_mismatch needs it)
     # Progressive growing: G(..., alpha) and D(x, alpha) built for a static stage.
     schedule: Callable = _not_progressive  # (model config, images seen) -> (stage | None, alpha)
     stage_alpha: Callable | None = None    # (model config, stage, images seen, traced) -> alpha
@@ -101,14 +103,14 @@ MODELS = {
                         wavegan.Discriminator, wavegan.sample_latent, d_rngs=("shuffle",),
                         num_classes=lambda cfg: cfg.num_classes,
                         sample_labels=wavegan.sample_labels, d_labels=_projection,
-                        d_classifier=_classifier),
+                        d_classifier=_classifier, d_label_sets=True),
     # SpecGAN is WaveGAN's G/D in 2-D (5x5, stride 2) on a normalised log spectrogram.
     "specgan": ModelDef("specgan", specgan.SpecGANConfig, wavegan.Generator,
                         wavegan.Discriminator, specgan.sample_latent, encode=specgan.encode,
                         decode=specgan.decode, compute_stats=specgan.compute_stats,
                         spectrogram=True, num_classes=lambda cfg: cfg.num_classes,
                         sample_labels=wavegan.sample_labels, d_labels=_projection,
-                        d_classifier=_classifier),
+                        d_classifier=_classifier, d_label_sets=True),
     "gansynth": ModelDef("gansynth", gansynth.GANSynthConfig, gansynth.Generator,
                          gansynth.Discriminator, gansynth.sample_latent, encode=gansynth.encode,
                          decode=gansynth.decode, compute_stats=gansynth.compute_stats,
