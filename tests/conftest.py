@@ -17,6 +17,8 @@ sys.path.insert(0, str(ROOT))   # the `configs` package and the CLIs live at the
 jax.config.update("jax_num_cpu_devices", 8)
 jax.config.update("jax_numpy_rank_promotion", "raise")   # catch silent broadcasting
 jax.config.update("jax_disable_most_optimizations", True)   # tiny models: compile time dominates
+# and for the processes tests start (the CLIs, the notebook's kernel, multihost workers)
+os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "1"
 # Every train() call builds its step anew, so the same tiny programs compile again and again:
 # a compilation cache for this session (removed at exit) compiles each once.
 jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="gan_jax-tests-xla-"))
