@@ -36,19 +36,22 @@ quick -- the CPU default (`--preset auto`), made to learn in a CPU half hour (no
     python train.py --model wavegan
     python train.py --model wavegan --data /path/to/fsdd/recordings data.split=train
     python train.py --model wavegan --data /path/to/unlabelled/audio model.num_classes=0
-  A step (lazy-R1 cycle) takes 94-101 ms on a 2-core CPU whose f32 matmul reached
-  470-496 GFLOP/s: 3.6-3.9 min for the budget there, ~25-30 min scaled to 65 GFLOP/s
+  A step (lazy-R1 cycle) takes 94-101 ms on a 2-core CPU whose f32 matmul reached 470-496
+  GFLOP/s: 3.6-3.9 min for the budget there, ~25-30 min scaled to 65 GFLOP/s
   (benchmarks/RESULTS.md; a run with its sampling, scoring and checkpoints took 5.3-5.7
-  min there; bench_quality's training minutes were 8.9-11.3 at 165-206). Measured on the embedded set (benchmarks/QUALITY.md,
-  a classifier trained on its 4096-sample clips, real ones 9.94; n = 1000, G asked for
-  uniform classes): IS 5.56 / 5.76 / 7.65 / 6.19 / 6.11 / 5.73 at 2300 steps for seeds
-  0-5, mean 6.17 (FD 50-66; 73-100 % of the clips the sound asked for; every class on
-  seeds 0, 3 and 4 (seed 0: one vibrato), missing vibrato on seed 1, chirp_down on seed 2,
-  snare on seed 5), against 4.46 / 5.99 / 5.63 / 5.22 / 5.53 / 3.35 (mean 5.03) without
-  `d_mismatch`, which missed chirp_down on five seeds of six. On FSDD's train split (the
-  FSDD classifier; real clips 9.8): IS 9.51 / 8.64 / 8.61 for seeds 0 / 1 / 2 (FD 80-85,
-  100 / 90 / 90 % the digit asked for; seeds 1 and 2 make no "one", heard as "four", as
-  without it), against 9.21 / 8.59 / 8.60 without it.
+  min there; bench_quality's training minutes were 8.9-11.3 at 165-206). Measured on the
+  embedded set (benchmarks/QUALITY.md, a classifier trained on its 4096-sample clips, real
+  ones 9.94; n = 1000, G asked for uniform classes): IS 5.56 / 5.76 / 7.65 / 6.19 / 6.11 /
+  5.73 at 2300 steps for seeds 0-5, mean 6.17 (FD 50-66; 73-100 % of the clips the sound
+  asked for; every class on seeds 0, 3 and 4 (seed 0: one vibrato), missing vibrato on
+  seed 1, chirp_down on seed 2, snare on seed 5), against 4.46 / 5.99 / 5.63 / 5.22 / 5.53
+  / 3.35 (mean 5.03) without `d_mismatch`, which missed chirp_down on five seeds of six.
+  On FSDD's train split (the FSDD classifier; real clips 9.8): IS 9.51 / 8.64 / 8.61 for
+  seeds 0 / 1 / 2 (FD 80-85, 100 / 90 / 90 % the digit asked for; seeds 1 and 2 make no
+  "one", heard as "four", as without it), against 9.21 / 8.59 / 8.60 without it. Each
+  seed's figure is one draw: with the gradient's rounding changed by 1e-8, seed 0 on the
+  embedded set ended at 4.70 with two classes gone (FSDD: 9.43), so expect the spread of
+  the six seeds, not seed 0's figure.
   Sample a class with sample.py --label 7.
 """
 
