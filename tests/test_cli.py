@@ -68,9 +68,9 @@ def _uv():
 def _env(project, **extra):
     drop = ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES", "VIRTUAL_ENV")   # the suite's own settings
     env = {k: v for k, v in os.environ.items() if k not in drop}
-    # Tiny models: compilation dominates, so compile little and only once for all commands.
-    env.update(JAX_DISABLE_MOST_OPTIMIZATIONS="1",
-               JAX_COMPILATION_CACHE_DIR=str(project / ".jax-cache"),
+    # Tiny models: compilation dominates, so compile little (JAX_DISABLE_MOST_OPTIMIZATIONS,
+    # kept from conftest.py) and only once for all commands.
+    env.update(JAX_COMPILATION_CACHE_DIR=str(project / ".jax-cache"),
                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
     return {**env, **extra}
