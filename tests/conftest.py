@@ -123,16 +123,25 @@ def write_midi(path, notes, tempo_bpm: float = 120, ticks_per_beat: int = 480) -
 @pytest.fixture(scope="session")
 def tiny_classifier(tmp_path_factory):
     """(classifier folder, held-out clips) of a small classifier trained on the embedded sounds
-    (~1 min): real enough that its scores separate real clips from junk."""
+    (~1 min): real enough that its scores separate real clips from junk. Trained once for all
+    xdist workers: the first to take the lock trains it, the others read it."""
+    import fcntl
+
     from gan_jax import classifier, evaluate
 
-    out = tmp_path_factory.mktemp("classifier") / "embedded"
-    settings = {"steps": 200, "junk_per_batch": 24, "batch_size": 48}
-    jax.config.update("jax_disable_most_optimizations", False)   # this one trains, not just compiles
-    try:
-        evaluate.train_and_save(None, out, progress=False, **settings)
-    finally:
-        jax.config.update("jax_disable_most_optimizations", True)
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent   # this run's folder, shared by its workers
+    out = base / "tiny-classifier"
+    with open(base / "tiny-classifier.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not out.exists():   # save() writes the folder whole or not at all
+            settings = {"steps": 200, "junk_per_batch": 24, "batch_size": 48}
+            jax.config.update("jax_disable_most_optimizations", False)   # this one trains
+            try:
+                evaluate.train_and_save(None, out, progress=False, **settings)
+            finally:
+                jax.config.update("jax_disable_most_optimizations", True)
     clf = classifier.load_classifier(out)
     _, heldout = evaluate.classifier_data(None, pitch=False, sample_rate=clf.cfg.sample_rate,
                                           slice_len=clf.cfg.slice_len)
