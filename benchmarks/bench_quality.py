@@ -4,8 +4,9 @@
         --data ../shared/data/fsdd/recordings --classifier cls/fsdd --png curve.png data.split=train
 
 Each model trains in its own run folder (--workdir/<model>, resumed if it exists), in
---points equal chunks of the --steps budget (default: the preset's train.steps; a preset
-whose learning rates fall to 0 over its budget then falls to 0 over this one), with any
+--points equal chunks of the --steps budget (default: the preset's train.steps; the
+preset's learning-rate decay stretches with it, as train.lr_decay_steps x steps /
+train.steps), with any
 key=value config overrides; after each chunk the latest checkpoint
 generates --n clips that `gan_jax.evaluate.score` scores against --classifier. One JSON
 line per point (training minutes so far, IS, FD, NDB, ...; the first line is the machine,
@@ -43,11 +44,11 @@ def curve(model: str, preset: str, data, overrides, clf, workdir: Path, steps: i
     overrides = ([("data.path", data)] if data else []) + list(overrides)
     base = config_lib.override_all(cfg, overrides).train
     steps = steps or base.steps
-    if base.lr_decay_steps == base.steps != steps and not any(
+    if base.lr_decay_steps and steps != base.steps and not any(
             key == "train.lr_decay_steps" for key, _ in overrides):
-        # A preset whose learning rates reach 0 at the end of its budget does so at the end
-        # of this one too; otherwise a shorter budget would stop with the rate still high.
-        overrides.append(("train.lr_decay_steps", str(steps)))
+        # The preset's learning-rate schedule stretches with the budget: one that reaches 0
+        # (or a third) at the end of its budget does so at the end of this one too.
+        overrides.append(("train.lr_decay_steps", str(round(base.lr_decay_steps * steps / base.steps))))
     minutes = 0.0
     for k in range(1, points + 1):
         budget = round(steps * k / points)

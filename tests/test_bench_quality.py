@@ -58,9 +58,12 @@ def test_ctrl_c_stops_the_benchmark_with_exit_130(fake_training, tmp_path, monke
 
 
 def test_a_budget_of_steps_moves_the_presets_lr_decay_with_it(fake_training, tmp_path):
-    # The quick SpecGAN's learning rates fall to 0 over its 900 steps: over 600 with --steps 600.
+    # The quick SpecGAN's learning rates fall over 1350 steps, of which its budget runs 900:
+    # over 900 with --steps 600, and as the preset with its own budget.
     next(BQ.curve("specgan", "quick", None, [], None, tmp_path / "a", 600, 2, 10))
-    assert fake_training["lr_decay_steps"] == 600
+    assert fake_training["lr_decay_steps"] == 900
+    next(BQ.curve("specgan", "quick", None, [], None, tmp_path / "c", 900, 2, 10))
+    assert fake_training["lr_decay_steps"] == 1350
     next(BQ.curve("specgan", "quick", None, [("train.lr_decay_steps", "2000")], None,
                   tmp_path / "b", 600, 2, 10))
     assert fake_training["lr_decay_steps"] == 2000      # asked for: kept
@@ -73,4 +76,4 @@ def test_overrides_may_come_before_and_after_the_options(fake_training, tmp_path
                                       "--classifier", "c", "--workdir", str(tmp_path), "--points",
                                       "1", "train.lr=1e-3", "--steps", "600", "data.split=train"])
     assert BQ.main() == 0
-    assert (fake_training["lr"], fake_training["lr_decay_steps"]) == (1e-3, 600)
+    assert (fake_training["lr"], fake_training["lr_decay_steps"]) == (1e-3, 900)
