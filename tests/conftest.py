@@ -1,6 +1,7 @@
 """Shared test set-up: 8 simulated CPU devices (before JAX touches a device) and tiny configs."""
 
 import atexit
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -8,8 +9,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-import jax
-import mido
+# Python may cache compiled modules (PYTHONDONTWRITEBYTECODE, set by some CI images, forbids
+# it): without the cache every process the suite starts (~60: the CLIs, the notebook's
+# kernel, multihost workers) compiles JAX and Flax from source again, ~2 s of CPU each.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
+
+import jax  # noqa: E402
+import mido  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))   # the `configs` package and the CLIs live at the repository root
@@ -29,6 +36,16 @@ atexit.register(shutil.rmtree, jax.config.jax_compilation_cache_dir, ignore_erro
 import pytest  # noqa: E402
 
 from gan_jax import config as config_lib  # noqa: E402
+
+
+@contextlib.contextmanager
+def xla_optimised():
+    """XLA's optimisations on for a fixture that trains (thousands of steps), not just compiles."""
+    jax.config.update("jax_disable_most_optimizations", False)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_disable_most_optimizations", True)
 
 
 # GANSynth at 8x64 (3 resolutions: 5 stages of 16 images = 2 steps at batch 8), widths
@@ -137,11 +154,8 @@ def tiny_classifier(tmp_path_factory):
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not out.exists():   # save() writes the folder whole or not at all
             settings = {"steps": 200, "junk_per_batch": 24, "batch_size": 48}
-            jax.config.update("jax_disable_most_optimizations", False)   # this one trains
-            try:
+            with xla_optimised():
                 evaluate.train_and_save(None, out, progress=False, **settings)
-            finally:
-                jax.config.update("jax_disable_most_optimizations", True)
     clf = classifier.load_classifier(out)
     _, heldout = evaluate.classifier_data(None, pitch=False, sample_rate=clf.cfg.sample_rate,
                                           slice_len=clf.cfg.slice_len)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import ROOT
+from conftest import ROOT, xla_optimised
 from gan_jax import classifier as C
 from gan_jax import evaluate as E
 from gan_jax.dataset import DataError
@@ -132,11 +132,8 @@ def fsdd_classifier(tmp_path_factory):
     if not root:
         pytest.skip("GAN_JAX_DATA is unset (CI sets it to ../shared/data): no FSDD to calibrate on")
     out = tmp_path_factory.mktemp("fsdd") / "cls"
-    jax.config.update("jax_disable_most_optimizations", False)   # this one trains, not just compiles
-    try:
+    with xla_optimised():
         clf = E.train_and_save(f"{root}/fsdd", out, progress=False, steps=800)
-    finally:
-        jax.config.update("jax_disable_most_optimizations", True)
     _, test = E.classifier_data(f"{root}/fsdd", pitch=False, sample_rate=SR, slice_len=16384)
     return clf, np.stack(test.clips)[..., 0]
 
