@@ -5,6 +5,7 @@ import contextlib
 import dataclasses
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -14,6 +15,24 @@ from pathlib import Path
 # kernel, multihost workers) compiles JAX and Flax from source again, ~2 s of CPU each.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 sys.dont_write_bytecode = False
+
+
+def _fast_compile_flags(flags: str = "--xla_cpu_use_fusion_emitters=false") -> str:
+    """XLA:CPU's fusion emitters take twice as long to compile these tiny programs as the
+    older ones (a test_train test: 22 s of compilation against 12 s), and compiling is most
+    of the suite's time. `flags` where this jaxlib knows them (an unknown flag aborts XLA),
+    else "". Probed once: the processes the suite starts inherit XLA_FLAGS."""
+    if flags in os.environ.get("XLA_FLAGS", ""):
+        return flags
+    code = "import jax; jax.numpy.zeros(1).block_until_ready()"
+    probe = subprocess.run([sys.executable, "-c", code], env={**os.environ, "XLA_FLAGS": flags},
+                           capture_output=True, timeout=120)
+    return flags if probe.returncode == 0 else ""
+
+
+# For this process and the ones tests start: CLI tests drop a user's XLA_FLAGS but pass these.
+SUITE_XLA_FLAGS = _fast_compile_flags()
+os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {SUITE_XLA_FLAGS}".strip()
 
 import jax  # noqa: E402
 import mido  # noqa: E402
