@@ -6,8 +6,7 @@
 Each model trains in its own run folder (--workdir/<model>, resumed if it exists), in
 --points equal chunks of the --steps budget (default: the preset's train.steps; the
 preset's learning-rate decay stretches with it, as train.lr_decay_steps x steps /
-train.steps), with any
-key=value config overrides; after each chunk the latest checkpoint
+train.steps), with any key=value config overrides; after each chunk the latest checkpoint
 generates --n clips that `gan_jax.evaluate.score` scores against --classifier. One JSON
 line per point (training minutes so far, IS, FD, NDB, ...; the first line is the machine,
 with its matmul peak); --png draws IS and FD against training minutes, one line per model.

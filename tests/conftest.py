@@ -30,9 +30,16 @@ def _fast_compile_flags(flags: str = "--xla_cpu_use_fusion_emitters=false") -> s
     return flags if probe.returncode == 0 else ""
 
 
-# For this process and the ones tests start: CLI tests drop a user's XLA_FLAGS but pass these.
 SUITE_XLA_FLAGS = _fast_compile_flags()
 os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {SUITE_XLA_FLAGS}".strip()
+
+
+def child_env(*drop: str) -> dict:
+    """The environment of a process a test starts as a user would (a CLI, a host): without
+    this suite's simulated devices or a user's XLA_FLAGS, with the suite's compile flags,
+    and without the variables in `drop`."""
+    drop = ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES", *drop)
+    return {**{k: v for k, v in os.environ.items() if k not in drop}, "XLA_FLAGS": SUITE_XLA_FLAGS}
 
 import jax  # noqa: E402
 import mido  # noqa: E402
@@ -59,7 +66,7 @@ from gan_jax import config as config_lib  # noqa: E402
 
 @contextlib.contextmanager
 def xla_optimised():
-    """XLA's optimisations on for a fixture that trains (thousands of steps), not just compiles."""
+    """XLA's optimisations on for a fixture that trains (hundreds of steps), not just compiles."""
     jax.config.update("jax_disable_most_optimizations", False)
     try:
         yield

@@ -21,7 +21,7 @@ import pytest
 import soundfile as sf
 
 import configs
-from conftest import GANSYNTH_TINY, ROOT, SUITE_XLA_FLAGS, write_midi
+from conftest import GANSYNTH_TINY, ROOT, child_env, write_midi
 from gan_jax import checkpoint
 from gan_jax import config as config_lib
 from gan_jax import train as T
@@ -66,11 +66,10 @@ def _uv():
 
 
 def _env(project, **extra):
-    drop = ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES", "VIRTUAL_ENV")   # the suite's own settings
-    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env = child_env("VIRTUAL_ENV")   # uv run picks the project's own environment
     # Tiny models: compilation dominates, so compile little and fast (conftest.py's
     # JAX_DISABLE_MOST_OPTIMIZATIONS, kept, and its XLA flags) and only once for all commands.
-    env.update(XLA_FLAGS=SUITE_XLA_FLAGS, JAX_COMPILATION_CACHE_DIR=str(project / ".jax-cache"),
+    env.update(JAX_COMPILATION_CACHE_DIR=str(project / ".jax-cache"),
                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
     return {**env, **extra}

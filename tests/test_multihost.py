@@ -1,6 +1,5 @@
 """Several hosts: two processes joined by jax.distributed train exactly like one process."""
 
-import os
 import socket
 import subprocess
 import sys
@@ -8,7 +7,7 @@ import sys
 import jax
 import numpy as np
 
-from conftest import ROOT, SUITE_XLA_FLAGS
+from conftest import ROOT, child_env
 from gan_jax import load
 
 # Each worker simulates a host with 2 CPU devices; the mesh spans all processes' devices.
@@ -39,10 +38,8 @@ def _free_port():
 
 
 def _launch(pid, n, port, devices, workdir):
-    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
-    env["XLA_FLAGS"] = SUITE_XLA_FLAGS
     return subprocess.Popen([sys.executable, "-c", WORKER, str(pid), str(n), str(port),
-                             str(devices), str(workdir)], cwd=ROOT, env=env,
+                             str(devices), str(workdir)], cwd=ROOT, env=child_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
